@@ -1,0 +1,254 @@
+"""The `scraper` command: a thin shell over the pipeline.
+
+Exit codes: 0 ok; 1 something failed (internal error, or a run with failures); 2 bad usage or
+config; 3 fetch failed; 4 not an article; 5 store error; 75 another run holds the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .article import Article
+from .clean import Cleaner
+from .config import DEFAULT_SITES, Config, load_config
+from .errors import ScraperError, UsageError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Fetch news articles, strip the junk, keep clean text and metadata.",
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the article as one JSON object.")]
+ExplainOpt = Annotated[bool, typer.Option("--explain", help="Report every removed line with its reason and rule.")]
+DbOpt = Annotated[Optional[str], typer.Option("--db", help="Store URL (default: $SCRAPER_DB or sqlite:///scraper-data/articles.db).")]
+ConfigOpt = Annotated[Path, typer.Option("--config", help="Site list and settings (TOML).")]
+
+
+def main() -> None:
+    """Entry point: run the app, turning our errors into one line on stderr and an exit code."""
+    try:
+        code = app(standalone_mode=False)  # click returns typer.Exit codes here instead of raising
+    except ScraperError as exc:
+        _fail(str(exc), exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        _fail("interrupted", 130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if os.environ.get("SCRAPER_DEBUG"):
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (set SCRAPER_DEBUG=1 for a traceback)", 1)
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"scraper: error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _config(path: Path) -> Config:
+    return load_config(path) if path.exists() or path != DEFAULT_SITES else Config()
+
+
+def _emit(article: Article, *, as_json: bool, explain: bool) -> None:
+    if as_json:
+        print(json.dumps(article.to_dict(explain=explain), ensure_ascii=False, indent=2))
+        return
+    print(article.text)
+    if explain:
+        _explain(article)
+
+
+def _explain(article: Article) -> None:
+    err = sys.stderr
+    print(f"--- kept {len(article.text.splitlines())} lines, removed {len(article.removed)} ---", file=err)
+    for removal in article.removed:
+        print(f"[{removal.rule}] {removal.reason}:\n    {removal.text}", file=err)
+    if article.tags:
+        print(f"tags: {', '.join(article.tags)}", file=err)
+
+
+@app.command()
+def fetch(
+    url: str,
+    as_json: JsonOpt = False,
+    explain: ExplainOpt = False,
+    save: Annotated[bool, typer.Option("--save", help="Store the article.")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Also write DIR/<site>/<date>-<slug>.txt and .json.")] = None,
+    db: DbOpt = None,
+    config: ConfigOpt = DEFAULT_SITES,
+    user_agent: Annotated[Optional[str], typer.Option("--user-agent", help="User-Agent header to send.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Total seconds allowed for the download.")] = 60.0,
+) -> None:
+    """Fetch one article and print its clean text."""
+    from .fetch import FetchSettings
+    from .pipeline import Learned, article_from_response, download, save as save_article, site_name
+
+    cfg = _config(config)
+    site = cfg.site_for_url(url)
+    name = site_name(url, cfg)
+    settings = FetchSettings(total_timeout=timeout, **({"user_agent": user_agent} if user_agent else {}))
+    store = _open_store(db or cfg.settings.db) if save else None
+    try:
+        learned = Learned.load(store, name).repeated if store else frozenset()
+        response = download(url, settings)
+        article = article_from_response(response, site=site, repeated=learned)
+        if store:
+            save_article(store, article, name)
+    finally:
+        if store:
+            store.close()
+    if out:
+        from .output import write_article
+
+        write_article(article, out, name, explain=explain)
+    _emit(article, as_json=as_json, explain=explain)
+
+
+def _open_store(db: str | None):
+    from .store import Store
+
+    return Store(db)
+
+
+@app.command()
+def clean(
+    path: Annotated[str, typer.Argument(help="A saved HTML page or extracted text; '-' for stdin.")],
+    url: Annotated[Optional[str], typer.Option("--url", help="The page's address (for HTML).")] = None,
+    as_json: JsonOpt = False,
+    explain: ExplainOpt = False,
+    config: ConfigOpt = DEFAULT_SITES,
+) -> None:
+    """Clean a saved page or already-extracted text and print the clean text."""
+    from .fetch import decode_html
+
+    try:
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    text = decode_html(raw)
+    cfg = _config(config)
+    site = cfg.site_for_url(url) if url else None
+    if _looks_like_html(text):
+        from .extract import extract
+
+        article = extract(text, url, site=site)
+    else:
+        from .clean import default_rules
+
+        result = Cleaner(default_rules().for_site(site)).clean(text)
+        article = Article(url=url or "", text=result.text, tags=result.tags, removed=result.removed)
+    _emit(article, as_json=as_json, explain=explain)
+
+
+def _looks_like_html(text: str) -> bool:
+    head = text[:2048].lstrip().lower()
+    return head.startswith(("<!doctype html", "<html", "<?xml")) or any(t in head for t in ("<body", "<head", "<div", "<p>", "<article"))
+
+
+@app.command()
+def export(
+    format: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    site: Annotated[Optional[str], typer.Option("--site", help="Only this site's articles.")] = None,
+    db: DbOpt = None,
+    config: ConfigOpt = DEFAULT_SITES,
+) -> None:
+    """Write the stored articles as JSON lines or CSV."""
+    if format not in ("jsonl", "csv"):
+        raise UsageError(f"--format must be jsonl or csv, not {format!r}")
+    store = _open_store(db or _config(config).settings.db)
+    try:
+        if output is None:
+            count = store.export(format, sys.stdout, site=site)
+        else:
+            from .output import atomic_write
+            import io
+
+            buffer = io.StringIO()
+            count = store.export(format, buffer, site=site)
+            atomic_write(output, buffer.getvalue())
+    finally:
+        store.close()
+    print(f"exported {count} articles", file=sys.stderr)
+
+
+@app.command("run")
+def run_sites(
+    config: ConfigOpt = DEFAULT_SITES,
+    db: DbOpt = None,
+    site: Annotated[Optional[list[str]], typer.Option("--site", help="Run only this site (repeatable).")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="At most N new articles per site.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (for cron).")] = False,
+    log_format: Annotated[str, typer.Option("--log-format", help="text or json.")] = "text",
+) -> None:
+    """Discover and save new articles for every configured site (the job to put in cron)."""
+    from .run import run
+
+    cfg = load_config(config)
+    sites = [s for s in cfg.sites if not site or s.name in site]
+    unknown = set(site or ()) - {s.name for s in cfg.sites}
+    if unknown:
+        raise UsageError(f"unknown site {sorted(unknown)[0]!r} (not in {config})")
+
+    def report(line: str) -> None:
+        if not quiet:
+            print(json.dumps({"event": "site", "message": line}) if log_format == "json" else line, file=sys.stderr)
+
+    db_url = db or cfg.settings.db
+    store = _open_store(db_url)
+    try:
+        ok, stats = run(cfg, store, sites=sites, limit=limit, lock=_lock_path(store.url), report=report)
+    finally:
+        store.close()
+    for name, s in stats.items():
+        for error in s.errors:
+            report(f"{name}: {error}")
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _lock_path(db_url: str) -> Path:
+    """The run lock lives beside a SQLite file, else in the working directory."""
+    if db_url.startswith("sqlite:///") and db_url != "sqlite:///:memory:":
+        return Path(db_url.removeprefix("sqlite:///") + ".lock")
+    return Path("scraper-data/run.lock")
+
+
+@app.command()
+def status(db: DbOpt = None, config: ConfigOpt = DEFAULT_SITES, runs: int = 10) -> None:
+    """Show the last runs and what they did per site."""
+    from rich.console import Console
+    from rich.table import Table
+
+    store = _open_store(db or _config(config).settings.db)
+    try:
+        last = store.last_runs(runs)
+        total = store.count()
+    finally:
+        store.close()
+    table = Table(title=f"last runs ({total} articles stored)")
+    for column in ("run", "started", "finished", "ok", "site", "discovered", "new", "saved", "failed"):
+        table.add_column(column)
+    for record in last:
+        for name, s in (record["stats"] or {"-": {}}).items():
+            table.add_row(
+                str(record["id"]), str(record["started_at"])[:19], str(record["finished_at"] or "died")[:19],
+                "yes" if record["ok"] else "no", name,
+                *(str(s.get(k, "")) for k in ("discovered", "new", "saved", "failed")),
+            )
+    Console().print(table)

@@ -1,0 +1,333 @@
+"""Loading and validating `config/`: the generic junk rules and the site list.
+
+Both files are TOML. Every problem becomes one `ConfigError` naming the file, the line and the
+key, e.g. ``config/sites.toml:12: sites[1].article_pattern: bad regex (unbalanced parenthesis)``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+DEFAULT_RULES = CONFIG_DIR / "rules.toml"
+DEFAULT_SITES = CONFIG_DIR / "sites.toml"
+
+# Patterns come from config files people edit; refuse the shapes that backtrack catastrophically
+# (a quantified group that is itself quantified, such as (a+)+ or (\w*)*).
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*](?:[^()\\]|\\.)*\)[+*{]")
+MAX_PATTERN_LENGTH = 2000
+
+
+@dataclass(frozen=True)
+class LineRule:
+    id: str
+    reason: str
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class DomRules:
+    drop_tags: tuple[str, ...] = ()
+    junk_tokens: frozenset[str] = frozenset()
+    drop_roles: frozenset[str] = frozenset()
+    drop_selectors: tuple[str, ...] = ()
+    link_density: float = 0.7
+    link_list_min_links: int = 3
+
+
+@dataclass(frozen=True)
+class Rules:  # not slotted: any_line_rule is cached on the instance
+    """Everything the cleaner knows about junk: generic rules, optionally sharpened by a site."""
+
+    dom: DomRules = DomRules()
+    lines: tuple[LineRule, ...] = ()
+    stop_headings: tuple[re.Pattern[str], ...] = ()
+
+    @cached_property
+    def any_line_rule(self) -> re.Pattern[str]:
+        """All line rules in one pattern: most lines match none, and one search says so."""
+        return re.compile("|".join(f"(?:{rule.pattern.pattern})" for rule in self.lines) or "(?!)", re.IGNORECASE)
+
+    def for_site(self, site: "Site | None") -> "Rules":
+        if site is None:
+            return self
+        dom = DomRules(
+            drop_tags=self.dom.drop_tags,
+            junk_tokens=self.dom.junk_tokens,
+            drop_roles=self.dom.drop_roles,
+            drop_selectors=self.dom.drop_selectors + site.drop_selectors,
+            link_density=self.dom.link_density,
+            link_list_min_links=self.dom.link_list_min_links,
+        )
+        return Rules(dom, self.lines + site.line_rules, self.stop_headings + site.stop_headings)
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    domains: tuple[str, ...] = ()
+    feeds: tuple[str, ...] = ()
+    sitemaps: tuple[str, ...] = ()
+    start_urls: tuple[str, ...] = ()
+    article_pattern: re.Pattern[str] | None = None
+    drop_selectors: tuple[str, ...] = ()
+    line_rules: tuple[LineRule, ...] = ()
+    stop_headings: tuple[re.Pattern[str], ...] = ()
+    max_pages: int | None = None  # per run; None = the global setting
+
+    def owns(self, host: str) -> bool:
+        host = host.lower().removeprefix("www.")
+        return any(host == d or host.endswith("." + d) for d in self.domains)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Global settings for scheduled runs; every key is optional in `[settings]`."""
+
+    db: str | None = None
+    delay: float = 1.0  # seconds between two requests to one host
+    concurrency: int = 16  # requests in flight overall
+    per_host_concurrency: int = 2
+    allow_private_addresses: bool = False
+    user_agent: str | None = None
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    total_timeout: float = 60.0
+    max_bytes: int = 10 * 1024 * 1024
+    max_pages_per_site: int = 500  # new articles fetched per site per run
+    max_sitemap_depth: int = 3  # sitemap index nesting followed
+    out_dir: str | None = None  # also write .txt/.json files here when set
+    learn_boilerplate: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    settings: Settings = field(default_factory=Settings)
+    sites: tuple[Site, ...] = ()
+
+    def site_for_url(self, url: str) -> Site | None:
+        from urllib.parse import urlsplit
+
+        host = urlsplit(url).hostname or ""
+        return next((s for s in self.sites if s.owns(host)), None)
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+class _Validator:
+    """Reads one TOML file and reports errors with file, line and key."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read config file ({exc})") from None
+        try:
+            self.data = tomllib.loads(self.text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.path}:{self._line_of(key)}: {key}: {message}")
+
+    def _line_of(self, key: str) -> int:
+        """Best-effort line of a dotted key such as ``sites[2].feeds``: the n-th table header, then the key."""
+        lines = self.text.splitlines()
+        start = 0
+        parts = key.split(".")
+        for part in parts[:-1]:
+            name, _, index = part.partition("[")
+            header = re.compile(rf"\s*\[\[?([\w.]+\.)?{re.escape(name)}\]?\]")
+            headers = [i for i in range(start, len(lines)) if header.match(lines[i])]
+            n = int(index.rstrip("]")) if index else 0
+            if n < len(headers):
+                start = headers[n]
+        last = parts[-1].partition("[")[0]
+        for i in range(start, len(lines)):
+            if re.match(rf"\s*{re.escape(last)}\s*=", lines[i]) or re.match(rf"\s*\[\[?{re.escape(last)}\]?\]", lines[i]):
+                return i + 1
+        return start + 1
+
+    # typed getters ---------------------------------------------------------------------
+
+    def table(self, data: dict, key: str, name: str, allowed: set[str]) -> dict:
+        value = data.get(name, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, "must be a table")
+        unknown = set(value) - allowed
+        if unknown:
+            raise self.fail(f"{key}.{sorted(unknown)[0]}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        return value
+
+    def get(self, data: dict, key: str, name: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        value = data.get(name, default)
+        if value is default:
+            return value
+        # bool is an int in Python; a number setting given as true/false is a mistake.
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+            raise self.fail(f"{key}.{name}" if key else name, f"must be {_kind_name(kind)}, not {type(value).__name__}")
+        return value
+
+    def strings(self, data: dict, key: str, name: str) -> tuple[str, ...]:
+        value = self.get(data, key, name, list, [])
+        if not all(isinstance(v, str) for v in value):
+            raise self.fail(f"{key}.{name}", "must be a list of strings")
+        return tuple(value)
+
+    def regex(self, key: str, pattern: str, *, whole_line: bool = False) -> re.Pattern[str]:
+        if len(pattern) > MAX_PATTERN_LENGTH:
+            raise self.fail(key, f"pattern longer than {MAX_PATTERN_LENGTH} characters")
+        if _NESTED_QUANTIFIER.search(pattern):
+            raise self.fail(key, "nested quantifier such as (a+)+ can backtrack catastrophically; rewrite it")
+        try:
+            return re.compile(rf"^(?:{pattern})$" if whole_line else pattern, re.IGNORECASE)
+        except re.error as exc:
+            raise self.fail(key, f"bad regex ({exc})") from None
+
+    def line_rules(self, items: Any, key: str) -> tuple[LineRule, ...]:
+        if not isinstance(items, list):
+            raise self.fail(key, "must be an array of tables")
+        rules = []
+        for i, item in enumerate(items):
+            k = f"{key}[{i}]"
+            if not isinstance(item, dict):
+                raise self.fail(k, "must be a table with id, reason, pattern")
+            self.table({"x": item}, k, "x", {"id", "reason", "pattern"})
+            for name in ("id", "reason", "pattern"):
+                if not isinstance(item.get(name), str) or not item[name]:
+                    raise self.fail(f"{k}.{name}", "is required and must be a non-empty string")
+            rules.append(LineRule(item["id"], item["reason"], self.regex(f"{k}.pattern", item["pattern"])))
+        return tuple(rules)
+
+    def selectors(self, data: dict, key: str, name: str) -> tuple[str, ...]:
+        from selectolax.lexbor import LexborHTMLParser
+
+        selectors = self.strings(data, key, name)
+        probe = LexborHTMLParser("<p></p>")
+        for i, selector in enumerate(selectors):
+            try:
+                probe.css(selector)
+            except Exception:  # selectolax raises a bare exception type for bad CSS
+                raise self.fail(f"{key}.{name}[{i}]", f"bad CSS selector {selector!r}") from None
+        return selectors
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list", dict: "a table"}
+    return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))
+
+
+def load_rules(path: Path | str = DEFAULT_RULES) -> Rules:
+    v = _Validator(Path(path))
+    data = v.data
+    unknown = set(data) - {"dom", "stop_headings", "line"}
+    if unknown:
+        raise v.fail(sorted(unknown)[0], "unknown key (allowed: dom, stop_headings, line)")
+    dom = v.table(data, "dom", "dom", {"drop_tags", "junk_tokens", "drop_roles", "drop_selectors", "link_density", "link_list_min_links"})
+    headings = v.table(data, "stop_headings", "stop_headings", set(_LANGUAGES))
+    stop = tuple(
+        v.regex(f"stop_headings.{lang}[{i}]", p, whole_line=True)
+        for lang in headings
+        for i, p in enumerate(v.strings(headings, "stop_headings", lang))
+    )
+    return Rules(
+        dom=DomRules(
+            drop_tags=v.strings(dom, "dom", "drop_tags"),
+            junk_tokens=frozenset(t.lower() for t in v.strings(dom, "dom", "junk_tokens")),
+            drop_roles=frozenset(v.strings(dom, "dom", "drop_roles")),
+            drop_selectors=v.selectors(dom, "dom", "drop_selectors"),
+            link_density=float(v.get(dom, "dom", "link_density", (int, float), 0.7)),
+            link_list_min_links=v.get(dom, "dom", "link_list_min_links", int, 3),
+        ),
+        lines=v.line_rules(data.get("line", []), "line"),
+        stop_headings=stop,
+    )
+
+
+_LANGUAGES = ("en", "de", "fr", "es", "pt", "id", "ms", "it", "nl")
+_SITE_KEYS = {
+    "name", "domains", "feeds", "sitemaps", "start_urls", "article_pattern",
+    "drop_selectors", "line_patterns", "stop_headings", "max_pages",
+}
+
+
+def load_config(path: Path | str = DEFAULT_SITES) -> Config:
+    v = _Validator(Path(path))
+    unknown = set(v.data) - {"settings", "sites"}
+    if unknown:
+        raise v.fail(sorted(unknown)[0], "unknown key (allowed: settings, sites)")
+    raw = v.table(v.data, "settings", "settings", {f.name for f in fields(Settings)})
+    settings = Settings(**{f.name: _setting(v, raw, f.name, f.type) for f in fields(Settings) if f.name in raw})
+    sites_raw = v.data.get("sites", [])
+    if not isinstance(sites_raw, list):
+        raise v.fail("sites", "must be an array of tables ([[sites]])")
+    sites, names = [], set()
+    for i, item in enumerate(sites_raw):
+        key = f"sites[{i}]"
+        site = v.table({"s": item}, key, "s", _SITE_KEYS)
+        name = v.get(site, key, "name", str)
+        if not name:
+            raise v.fail(f"{key}.name", "is required")
+        if name in names:
+            raise v.fail(f"{key}.name", f"duplicate site name {name!r}")
+        names.add(name)
+        urls = {k: v.strings(site, key, k) for k in ("feeds", "sitemaps", "start_urls")}
+        for k, values in urls.items():
+            for j, url in enumerate(values):
+                if not re.match(r"https?://[^/\s]+", url):
+                    raise v.fail(f"{key}.{k}[{j}]", f"not an http(s) URL: {url!r}")
+        domains = v.strings(site, key, "domains") or _domains_from(urls)
+        pattern = v.get(site, key, "article_pattern", str)
+        sites.append(
+            Site(
+                name=name,
+                domains=tuple(d.lower().removeprefix("www.") for d in domains),
+                article_pattern=v.regex(f"{key}.article_pattern", pattern) if pattern else None,
+                drop_selectors=v.selectors(site, key, "drop_selectors"),
+                line_rules=v.line_rules(site.get("line_patterns", []), f"{key}.line_patterns"),
+                stop_headings=tuple(
+                    v.regex(f"{key}.stop_headings[{j}]", p, whole_line=True)
+                    for j, p in enumerate(v.strings(site, key, "stop_headings"))
+                ),
+                max_pages=v.get(site, key, "max_pages", int),
+                **urls,
+            )
+        )
+    return Config(settings, tuple(sites))
+
+
+def _setting(v: _Validator, raw: dict, name: str, annotation: str) -> Any:
+    kinds: dict[str, tuple[type, ...]] = {
+        "float": (int, float), "int": (int,), "bool": (bool,), "str | None": (str,), "int | None": (int,),
+    }
+    value = v.get(raw, "settings", name, kinds.get(annotation, (str,)))
+    checks: dict[str, Callable[[Any], bool]] = {
+        "delay": lambda x: x >= 0, "concurrency": lambda x: x >= 1, "per_host_concurrency": lambda x: x >= 1,
+        "max_bytes": lambda x: x > 0, "max_pages_per_site": lambda x: x >= 0, "max_sitemap_depth": lambda x: x >= 0,
+        "connect_timeout": lambda x: x > 0, "read_timeout": lambda x: x > 0, "total_timeout": lambda x: x > 0,
+    }
+    if name in checks and not checks[name](value):
+        raise v.fail(f"settings.{name}", f"value {value!r} out of range")
+    return float(value) if annotation == "float" else value
+
+
+def _domains_from(urls: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    from urllib.parse import urlsplit
+
+    hosts = {(urlsplit(u).hostname or "").removeprefix("www.") for values in urls.values() for u in values}
+    return tuple(sorted(h for h in hosts if h))

@@ -1,0 +1,82 @@
+"""The DOM stage: drop junk elements with selectolax before trafilatura sees the page.
+
+One parse and one walk. An element goes when its tag, role, hidden state or class/id/aria tokens
+mark it as junk, when it is a list made mostly of links, or when a site selector names it; an
+element holding most of the page's text is never dropped by token (a `class="post share-enabled"`
+on the article itself must not cost us the article).
+"""
+
+from __future__ import annotations
+
+import re
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from .config import DomRules
+
+_TOKEN_SPLIT = re.compile(r"[\s_\-]+")
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+_NEVER_DROP = frozenset({"html", "head", "body", "main", "article", "title", "meta", "link"})
+MAX_SHARE_OF_TEXT = 0.3  # a token match may not remove more than this share of the page text
+_ARTICLE_MARKERS = 'article, main, h1, [itemprop="articleBody"]'  # a block holding these is the article's
+
+
+def parse(html: str) -> LexborHTMLParser:
+    return LexborHTMLParser(html)
+
+
+def prune(tree: LexborHTMLParser, rules: DomRules) -> LexborHTMLParser:
+    """Remove junk elements from `tree` in place and return it."""
+    for selector in rules.drop_selectors:
+        for node in tree.css(selector):
+            node.decompose()
+    # Markup that is never text goes first, so that the page's text size below is the visible text.
+    body = tree.body
+    if body is None:
+        return tree
+    body.strip_tags(list(rules.drop_tags))  # the body only: JSON-LD metadata in <head> stays
+    page_text = len(body.text(deep=True, separator=" ", strip=True)) or 1
+    doomed: list[LexborNode] = []
+    stack = [body.child] if body.child else []
+    while stack:
+        node = stack.pop()
+        if node.next is not None:
+            stack.append(node.next)
+        if node.tag.startswith("-") or node.tag in _NEVER_DROP:  # text, comments: nothing to judge
+            if node.child is not None:
+                stack.append(node.child)
+            continue
+        if _is_junk(node, rules, page_text):
+            doomed.append(node)  # its subtree goes with it: do not descend
+        elif node.child is not None:
+            stack.append(node.child)
+    for node in doomed:
+        node.decompose()
+    return tree
+
+
+def _is_junk(node: LexborNode, rules: DomRules, page_text: int) -> bool:
+    tag = node.tag
+    attrs = node.attributes
+    if "hidden" in attrs or attrs.get("aria-hidden") == "true" or _HIDDEN_STYLE.search(attrs.get("style") or ""):
+        return True
+    if (attrs.get("role") or "") in rules.drop_roles:
+        return True
+    marks = " ".join(filter(None, (attrs.get("class"), attrs.get("id"), attrs.get("aria-label"))))
+    if marks and not rules.junk_tokens.isdisjoint(_TOKEN_SPLIT.split(marks.lower())):
+        return (
+            len(node.text(deep=True, separator=" ", strip=True)) < MAX_SHARE_OF_TEXT * page_text
+            and node.css_first(_ARTICLE_MARKERS) is None
+        )
+    if tag in ("ul", "ol"):
+        return _is_link_list(node, rules)
+    return False
+
+
+def _is_link_list(node: LexborNode, rules: DomRules) -> bool:
+    links = node.css("a")
+    if len(links) < rules.link_list_min_links:
+        return False
+    text = len(node.text(deep=True, separator=" ", strip=True))
+    linked = sum(len(a.text(deep=True, separator=" ", strip=True)) for a in links)
+    return text > 0 and linked / text >= rules.link_density

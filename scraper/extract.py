@@ -1,0 +1,55 @@
+"""The extract stage: HTML in, a clean `Article` out (DOM stage, trafilatura, text stage)."""
+
+from __future__ import annotations
+
+import trafilatura
+
+from . import dom, metadata
+from .article import Article
+from .clean import Cleaner, default_rules
+from .config import Rules, Site
+from .errors import NotArticleError
+
+# Reader comments are not the article; metadata comes from our own, cheaper pass (metadata.py).
+_TRAFILATURA_OPTIONS = dict(include_comments=False, include_tables=True, with_metadata=False, favor_precision=True)
+
+
+def extract(
+    html: str,
+    url: str | None = None,
+    *,
+    rules: Rules | None = None,
+    site: Site | None = None,
+    repeated: frozenset[str] | set[str] = frozenset(),
+) -> Article:
+    """Extract the article from a page. Raises NotArticleError when the page holds no article text.
+
+    `rules` default to the generic ones in config/rules.toml, sharpened by `site` if given;
+    `repeated` holds line keys learned as this site's boilerplate (see `Store.repeated_lines`).
+    """
+    rules = (rules or default_rules()).for_site(site)
+    cleaner = Cleaner(rules, repeated)
+    tree = dom.parse(html)
+    meta = metadata.read(tree, url)
+    dom.prune(tree, rules.dom)
+    doc = trafilatura.bare_extraction(tree.html or "", url=url, **_TRAFILATURA_OPTIONS)
+    if doc is None or not (doc.text or "").strip():
+        raise NotArticleError(f"no article text found{f': {url}' if url else ''}")
+    result = cleaner.clean(doc.text, title=meta.headlines)
+    if not result.text:
+        raise NotArticleError(f"no article text left after cleaning{f': {url}' if url else ''}")
+    return Article(
+        url=url or "",
+        text=result.text,
+        title=meta.title,
+        canonical_url=meta.canonical_url,
+        authors=meta.authors,
+        published=meta.published,
+        modified=meta.modified,
+        language=meta.language,
+        site_name=meta.site_name,
+        description=meta.description,
+        tags=list(dict.fromkeys(meta.tags + result.tags)),
+        image=meta.image,
+        removed=result.removed,
+    )

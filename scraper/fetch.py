@@ -1,0 +1,361 @@
+"""The download stage: polite, bounded HTTP GETs that return bytes plus what we need to decode them.
+
+One `Fetcher` per run shares connections (HTTP/2 where offered). Every request has explicit
+timeouts and a size cap, retries transient failures with jittered backoff (honouring Retry-After),
+and follows redirects itself so that a `url_guard` can vet every address before it is requested.
+Failures become a one-line `FetchError`; a page that is not HTML becomes `NotArticleError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from functools import cached_property
+from urllib.parse import urljoin, urlsplit
+
+import charset_normalizer
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from .errors import FetchError, NotArticleError, ScraperError
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    user_agent: str = "scraper/0.1 (+https://github.com/scraper-news/scraper)"
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0  # between two reads, not for the whole body
+    total_timeout: float = 60.0  # wall clock for one attempt: redirects and the whole body
+    max_redirects: int = 5
+    max_bytes: int = 10 * 1024 * 1024  # of the decoded body, so compression bombs are caught too
+    retries: int = 3  # attempts after the first
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    max_retry_after: float = 120.0  # a server's Retry-After is honoured up to this
+    http2: bool = True
+
+
+@dataclass(frozen=True)
+class Response:
+    url: str  # as requested
+    final_url: str  # after redirects
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    fetched_at: str  # ISO 8601, UTC
+
+    @property
+    def content_type(self) -> str:
+        """The lowercase mime type without parameters; '' when the server sent none."""
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+    @cached_property
+    def text(self) -> str:
+        return decode_html(self.content, self.headers.get("content-type"))
+
+
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+# httpx's defaults, spelled out; per-site politeness is the crawler's job, not the client's.
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+
+
+class _RetryableStatus(Exception):
+    """A status worth another try (408, 429, 5xx), with the server's Retry-After in seconds, if any."""
+
+    def __init__(self, status: int, url: str, retry_after: float | None):
+        super().__init__(f"HTTP {status}: {url}")
+        self.status = status
+        self.url = url
+        self.retry_after = retry_after
+
+
+# Failures that may pass: network trouble, timeouts (httpx's and our total one) and retryable statuses.
+_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, TimeoutError, _RetryableStatus)
+
+
+class Fetcher:
+    """Async HTTP client: one per run. `async with Fetcher(settings) as f: resp = await f.get(url)`
+
+    `url_guard`, if given, is called with every URL (the first one and each redirect target)
+    before it is requested; it refuses by raising. A `ScraperError` it raises passes through
+    unchanged, anything else becomes a `FetchError`. `transport` replaces the network (tests).
+    """
+
+    def __init__(
+        self,
+        settings: FetchSettings = FetchSettings(),
+        *,
+        url_guard: Callable[[str], None] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.settings = settings
+        self._url_guard = url_guard
+        self._sleep = asyncio.sleep  # tests swap this to record the waits instead of sleeping
+        self._backoff = wait_random_exponential(multiplier=settings.backoff_initial, max=settings.backoff_max)
+        self._client = httpx.AsyncClient(
+            http2=settings.http2,
+            timeout=httpx.Timeout(
+                connect=settings.connect_timeout,
+                read=settings.read_timeout,
+                write=settings.read_timeout,
+                pool=settings.connect_timeout,
+            ),
+            limits=_LIMITS,
+            headers={"User-Agent": settings.user_agent, "Accept": _ACCEPT},
+            follow_redirects=False,  # we follow them ourselves, see _attempt
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> Response:
+        """GET with retries; returns 2xx and 304 responses and raises FetchError for everything else."""
+        _check_url(url, requested=url)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(1 + self.settings.retries),
+            wait=self._wait,
+            retry=retry_if_exception_type(_TRANSIENT),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            return await retrying(self._attempt, url, dict(headers or {}))
+        except _RetryableStatus as exc:
+            message = f"{_status_line(exc.status)} after {_attempts(retrying)}: {exc.url}"
+            raise FetchError(message, url=url, status=exc.status) from exc
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            raise FetchError(f"timed out after {_attempts(retrying)}: {url}", url=url) from exc
+        except httpx.HTTPError as exc:  # refused connections, broken protocol, undecodable body
+            raise FetchError(f"{_describe(exc)} after {_attempts(retrying)}: {url}", url=url) from exc
+
+    async def get_page(self, url: str) -> Response:
+        """get() an HTML page; anything else (a PDF, an image) raises NotArticleError."""
+        response = await self.get(url)
+        if not _is_html(response):
+            raise NotArticleError(f"not an HTML page ({response.content_type or 'no content type'}): {url}")
+        return response
+
+    async def _attempt(self, url: str, headers: dict[str, str]) -> Response:
+        """One try: follow redirects to the final response and read its body."""
+        chain = [url]
+        async with asyncio.timeout(self.settings.total_timeout):
+            while True:
+                self._guard(url, chain[-1])
+                async with self._client.stream("GET", chain[-1], headers=headers) as response:
+                    location = response.headers.get("location")
+                    if response.status_code not in _REDIRECT_STATUSES or not location:
+                        return await self._read(url, response)
+                target = self._redirect_target(url, chain, location)
+                if urlsplit(target)[:2] != urlsplit(chain[-1])[:2]:  # like browsers: no credentials to another origin
+                    headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
+                chain.append(target)
+
+    def _redirect_target(self, url: str, chain: list[str], location: str) -> str:
+        target = urljoin(chain[-1], location)  # Location may be relative
+        if target in chain:
+            raise FetchError(f"redirect loop: {' -> '.join([*chain, target])}", url=url)
+        if len(chain) > self.settings.max_redirects:
+            raise FetchError(f"more than {self.settings.max_redirects} redirects: {url}", url=url)
+        _check_url(target, requested=url)
+        return target
+
+    def _guard(self, url: str, target: str) -> None:
+        if self._url_guard is None:
+            return
+        try:
+            self._url_guard(target)
+        except ScraperError:
+            raise
+        except Exception as exc:
+            raise FetchError(f"refused ({_describe(exc)}): {target}", url=url) from exc
+
+    async def _read(self, url: str, response: httpx.Response) -> Response:
+        status, final_url = response.status_code, str(response.url)
+        if status in _RETRY_STATUSES:
+            raise _RetryableStatus(status, final_url, _retry_after(response.headers.get("retry-after")))
+        if not (200 <= status < 300 or status == 304):
+            raise FetchError(f"{_status_line(status)}: {final_url}", url=url, status=status)
+        limit = self.settings.max_bytes
+        too_large = FetchError(f"page larger than {_size(limit)} limit: {final_url}", url=url, status=status)
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_large
+        body = bytearray()
+        async for chunk in response.aiter_bytes():  # decoded chunks: gzip/deflate/br already undone
+            body += chunk
+            if len(body) > limit:
+                raise too_large  # leaving the stream closes the connection unread
+        return Response(
+            url=url,
+            final_url=final_url,
+            status=status,
+            headers=response.headers,
+            content=bytes(body),
+            fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Jittered exponential backoff, or the server's Retry-After (capped) when that is longer."""
+        backoff = self._backoff(state)
+        retry_after = getattr(state.outcome.exception(), "retry_after", None) if state.outcome else None
+        if retry_after is None:
+            return backoff
+        return max(backoff, min(retry_after, self.settings.max_retry_after))
+
+
+def fetch_page(url: str, settings: FetchSettings = FetchSettings()) -> Response:
+    """Synchronous convenience: download one HTML page."""
+
+    async def run() -> Response:
+        async with Fetcher(settings) as fetcher:
+            return await fetcher.get_page(url)
+
+    return asyncio.run(run())
+
+
+def _check_url(target: str, *, requested: str) -> None:
+    """Refuse anything but an absolute http(s) URL; `requested` is the URL the caller asked for."""
+    try:
+        parsed = httpx.URL(target)
+    except httpx.InvalidURL as exc:
+        raise FetchError(f"invalid URL ({exc}): {target!r}", url=requested) from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise FetchError(f"not an http(s) URL: {target!r}", url=requested)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent or garbled."""
+    value = (value or "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # HTTP dates are GMT
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _is_html(response: Response) -> bool:
+    if response.content_type:
+        return response.content_type in _HTML_TYPES
+    head = response.content[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith((b"<!doctype html", b"<html"))
+
+
+def _attempts(retrying: AsyncRetrying) -> str:
+    n = retrying.statistics.get("attempt_number", 1)
+    return f"{n} attempt" + ("s" if n > 1 else "")
+
+
+def _status_line(status: int) -> str:
+    reason = httpx.codes.get_reason_phrase(status)
+    return f"HTTP {status} {reason}" if reason else f"HTTP {status}"
+
+
+def _describe(exc: BaseException) -> str:
+    detail = " ".join(str(exc).split())  # one line, whatever the library put in its message
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:g} {unit}"
+    return f"{n} bytes"
+
+
+# --- Decoding -----------------------------------------------------------------------------------
+
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+_HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([\w.:-]+)""", re.I)
+# Both <meta charset="x"> and <meta http-equiv="Content-Type" content="text/html; charset=x">.
+_META_CHARSET = re.compile(r"""<meta\s[^>]*?charset\s*=\s*["']?\s*([\w.:-]+)""", re.I)
+_META_SCAN_BYTES = 4096
+# Labels browsers decode with a superset (WHATWG Encoding); pages written for browsers rely on it.
+_SUPERSETS = {
+    "ascii": "cp1252",
+    "iso8859-1": "cp1252",
+    "iso8859-9": "cp1254",
+    "iso8859-11": "cp874",
+    "tis-620": "cp874",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "shift_jis": "cp932",
+    "euc_kr": "cp949",
+    "big5": "big5hkscs",
+}
+
+
+def decode_html(content: bytes, content_type_header: str | None = None) -> str:
+    """Decode an HTML page the way browsers do; never raises.
+
+    A byte order mark wins. Then the charset of the Content-Type header, then a <meta> charset in
+    the first 4 KB; one that is unknown or does not decode the bytes cleanly falls through to the
+    next. If charsets were declared but none decodes cleanly, the first is used with replacement
+    characters (a few stray bytes must not turn the page into a wrong guess). Only when nothing
+    usable is declared does charset-normalizer guess; no guess: UTF-8 with replacement characters.
+    """
+    for bom, codec in _BOMS:
+        if content.startswith(bom):
+            return content[len(bom):].decode(codec, "replace")
+    header = _codec(_first_group(_HEADER_CHARSET, content_type_header or ""))
+    meta = _codec(_first_group(_META_CHARSET, content[:_META_SCAN_BYTES].decode("latin-1")))
+    if meta and meta.startswith(("utf-16", "utf-32")):
+        meta = "utf-8"  # a tag we could read as ASCII is not UTF-16 (WHATWG)
+    declared = [codec for codec in (header, meta) if codec]
+    for codec in declared:
+        try:
+            return content.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    if declared:  # like browsers, trust a declaration over a guess: stray bytes become U+FFFD
+        return content.decode(declared[0], "replace")
+    return _detect(content) or content.decode("utf-8", "replace")
+
+
+def _detect(content: bytes) -> str | None:
+    matches = charset_normalizer.from_bytes(content)
+    best = matches.best()
+    if best is None:
+        return None
+    # Western text often fits windows-1250, -1252 and -1257 equally well; browsers then pick 1252, so do we.
+    for match in matches:
+        if match.encoding == "cp1252" and (match.chaos, match.coherence) == (best.chaos, best.coherence):
+            return str(match)
+    return str(best)
+
+
+def _first_group(pattern: re.Pattern[str], text: str) -> str | None:
+    match = pattern.search(text)
+    return match.group(1) if match else None
+
+
+def _codec(label: str | None) -> str | None:
+    """Python's codec for a declared charset label, or None if there is no such text encoding."""
+    if not label:
+        return None
+    try:
+        info = codecs.lookup(label)
+    except LookupError:
+        return None
+    if not info._is_text_encoding:  # base64, zlib, rot13: lookup() knows them, bytes.decode() refuses them
+        return None
+    return _SUPERSETS.get(info.name, info.name)

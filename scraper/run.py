@@ -1,0 +1,318 @@
+"""Scheduled runs: for each configured site, discover article URLs, fetch only the new ones, save.
+
+Safe to re-run at any moment: every article is saved in its own transaction, known URLs are
+skipped, and a feed's or sitemap's HTTP validators (ETag / Last-Modified) are stored only after
+every article it listed has been dealt with, so a killed run is simply picked up by the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import ipaddress
+import socket
+import time
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import AsyncIterator, Callable, Iterator
+from urllib.parse import urlsplit
+
+from protego import Protego
+
+from .config import Config, Site
+from .discover import Link, parse_feed, parse_listing, parse_sitemap
+from .errors import FetchError, LockedError, ScraperError
+from .fetch import Fetcher, FetchSettings, Response
+from .pipeline import REPEATED_LINE_ARTICLES, article_from_response, save
+from .store import SaveResult, Store
+from .urls import canonicalize
+
+MAX_BACKOFF = 300.0  # seconds a host is slowed down to at most after repeated 429/503
+
+
+@dataclass
+class SiteStats:
+    discovered: int = 0
+    new: int = 0
+    fetched: int = 0
+    saved: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def fail(self, message: str) -> None:
+        self.failed += 1
+        if len(self.errors) < 20:  # a summary, not a dump
+            self.errors.append(" ".join(message.split()))
+
+
+class HostGate:
+    """Politeness for one host: a cap on requests in flight and a minimum gap between starts."""
+
+    def __init__(self, delay: float, concurrency: int):
+        self.delay = delay
+        self.slots = asyncio.Semaphore(concurrency)
+        self.lock = asyncio.Lock()
+        self.next_start = 0.0
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        async with self.slots:
+            async with self.lock:
+                wait = self.next_start - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self.next_start = time.monotonic() + self.delay
+            yield
+
+    def back_off(self, seconds: float) -> None:
+        """After a 429/503 for this host: slow this host only."""
+        self.delay = min(max(self.delay * 2, seconds, 1.0), MAX_BACKOFF)
+        self.next_start = max(self.next_start, time.monotonic() + self.delay)
+
+
+class Crawler:
+    """Fetching for one run: global concurrency, per-host gates and robots.txt, cached per run."""
+
+    def __init__(self, config: Config, fetcher: Fetcher):
+        self.settings = config.settings
+        self.fetcher = fetcher
+        self.user_agent = fetcher.settings.user_agent
+        self.slots = asyncio.Semaphore(self.settings.concurrency)
+        self.gates: dict[str, HostGate] = {}
+        # One task per origin: requests that start together all wait for the same robots.txt.
+        self.robots: dict[str, asyncio.Task[Protego | None]] = {}
+
+    async def allowed(self, url: str) -> bool:
+        robots = await self._robots(url)
+        return robots is None or robots.can_fetch(url, self.user_agent)
+
+    async def get(self, url: str, headers: dict[str, str] | None = None, *, page: bool = False) -> Response:
+        if not await self.allowed(url):
+            raise FetchError(f"disallowed by robots.txt: {url}", url=url)
+        gate = await self._gate(url)
+        # The host's turn first: a request waiting on a slow host must not hold one of the global slots.
+        async with gate.turn(), self.slots:
+            try:
+                return await (self.fetcher.get_page(url) if page else self.fetcher.get(url, headers=headers))
+            except FetchError as exc:
+                if exc.status in (429, 503):
+                    gate.back_off(self.settings.delay * 4)
+                raise
+
+    async def _gate(self, url: str) -> HostGate:
+        robots = await self._robots(url)
+        host = urlsplit(url).netloc.lower()
+        if host not in self.gates:
+            crawl_delay = robots.crawl_delay(self.user_agent) if robots is not None else None
+            self.gates[host] = HostGate(max(self.settings.delay, crawl_delay or 0), self.settings.per_host_concurrency)
+        return self.gates[host]
+
+    def _robots(self, url: str) -> asyncio.Task[Protego | None]:
+        origin = _origin(url)
+        if origin not in self.robots:
+            self.robots[origin] = asyncio.create_task(self._read_robots(origin))
+        return self.robots[origin]
+
+    async def _read_robots(self, origin: str) -> Protego | None:
+        try:
+            async with self.slots:
+                response = await self.fetcher.get(origin + "/robots.txt")
+        except FetchError:
+            return None  # no robots.txt, or unreadable: allowed, as crawlers agree
+        return Protego.parse(response.content.decode("utf-8", "replace"))
+
+    async def robots_sitemaps(self, site: Site) -> list[str]:
+        """Sitemaps named in robots.txt of the origins the site's own feeds, sitemaps and pages live on."""
+        origins = {_origin(u) for u in (*site.feeds, *site.sitemaps, *site.start_urls)}
+        found = []
+        for origin in sorted(origins):
+            robots = await self._robots(origin)
+            if robots is not None:
+                found.extend(u for s in robots.sitemaps if (u := canonicalize(s, origin)))
+        return found
+
+
+class Runner:
+    def __init__(self, config: Config, store: Store, *, limit: int | None = None, report: Callable[[str], None] = lambda _: None):
+        self.config = config
+        self.store = store
+        self.limit = limit
+        self.report = report
+
+    async def run(self, sites: list[Site]) -> dict[str, SiteStats]:
+        settings = self.config.settings
+        fetch_settings = FetchSettings(
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            total_timeout=settings.total_timeout,
+            max_bytes=settings.max_bytes,
+            **({"user_agent": settings.user_agent} if settings.user_agent else {}),
+        )
+        guard = None if settings.allow_private_addresses else refuse_private_address
+        stats = {site.name: SiteStats() for site in sites}
+        async with Fetcher(fetch_settings, url_guard=guard) as fetcher:
+            crawler = Crawler(self.config, fetcher)
+            await asyncio.gather(*(self._site(site, crawler, stats[site.name]) for site in sites))
+        return stats
+
+    async def _site(self, site: Site, crawler: Crawler, stats: SiteStats) -> None:
+        try:
+            links, validators = await self._discover(site, crawler, stats)
+            stats.discovered = len(links)
+            known = self.store.known_urls(links) | self.store.failed_urls(links)
+            # Pages robots.txt forbids are neither fetched nor failures: they are not ours to take.
+            candidates = [u for u in links if u not in known and await crawler.allowed(u)]
+            cap = self.limit if self.limit is not None else (site.max_pages or self.config.settings.max_pages_per_site)
+            new = candidates[:cap]
+            stats.new = len(new)
+            repeated = frozenset(self.store.repeated_lines(site.name, REPEATED_LINE_ARTICLES))
+            done = await asyncio.gather(*(self._article(url, site, crawler, repeated, stats) for url in new))
+            # Everything listed was dealt with: next time, ask for changes only. Otherwise the
+            # sources must list the rest again (articles over the cap, or that failed for now).
+            if len(new) == len(candidates) and all(done):
+                for url, (etag, modified) in validators.items():
+                    self.store.set_validators(url, etag, modified)
+        except ScraperError as exc:
+            stats.fail(str(exc))
+        self.report(f"{site.name}: discovered {stats.discovered}, new {stats.new}, saved {stats.saved}, failed {stats.failed}")
+
+    async def _discover(self, site: Site, crawler: Crawler, stats: SiteStats) -> tuple[list[str], dict]:
+        """Article URLs from the site's feeds, sitemaps (and those in robots.txt) and listing pages."""
+        links: list[Link] = []
+        validators: dict[str, tuple[str | None, str | None]] = {}
+
+        async def source(url: str) -> Response | None:
+            """A feed's or sitemap's new content; None when unchanged since the last run, or failed (noted)."""
+            etag, modified = self.store.get_validators(url)
+            headers = {k: v for k, v in (("If-None-Match", etag), ("If-Modified-Since", modified)) if v}
+            try:
+                response = await crawler.get(url, headers)
+            except ScraperError as exc:
+                stats.fail(str(exc))
+                return None
+            if response.status == 304:
+                return None
+            validators[url] = (response.headers.get("etag"), response.headers.get("last-modified"))
+            return response
+
+        def parsed(parse: Callable[[], object]) -> object | None:
+            try:
+                return parse()
+            except ScraperError as exc:  # malformed or unsafe XML: this source fails, the others go on
+                stats.fail(str(exc))
+                return None
+
+        async def feed(url: str) -> None:
+            if response := await source(url):
+                links.extend(parsed(lambda: parse_feed(response.content, url)) or [])
+
+        async def sitemap(url: str, depth: int, seen: set[str]) -> None:
+            if url in seen or depth > self.config.settings.max_sitemap_depth:
+                return
+            seen.add(url)
+            if response := await source(url):
+                found, children = parsed(lambda: parse_sitemap(response.content, url)) or ([], [])
+                links.extend(found)
+                if children:
+                    del validators[url]  # an index's children change without it: always read it whole
+                for child in children:
+                    await sitemap(child, depth + 1, seen)
+
+        async def listing(url: str) -> None:
+            try:
+                response = await crawler.get(url, page=True)
+            except ScraperError as exc:
+                stats.fail(str(exc))
+                return
+            links.extend(parsed(lambda: parse_listing(response.text, url, site.article_pattern, site.domains)) or [])
+
+        await asyncio.gather(*(feed(u) for u in site.feeds), *(listing(u) for u in site.start_urls))
+        seen: set[str] = set()
+        for url in (*site.sitemaps, *await crawler.robots_sitemaps(site)):
+            await sitemap(canonicalize(url) or url, 0, seen)
+        urls = [link.url for link in links if _wanted(link.url, site)]
+        return list(dict.fromkeys(urls)), validators
+
+    async def _article(self, url: str, site: Site, crawler: Crawler, repeated: frozenset[str], stats: SiteStats) -> bool:
+        """Fetch, extract and save one article; False if it failed for now and is worth another try."""
+        try:
+            response = await crawler.get(url, page=True)
+            stats.fetched += 1
+            # Extraction is CPU-bound: off the event loop. A thread, not a process pool, because forked
+            # workers would outlive a killed run and keep its lock.
+            article = await asyncio.to_thread(article_from_response, response, site=site, repeated=repeated)
+            if save(self.store, article, site.name) is not SaveResult.DUPLICATE:
+                stats.saved += 1
+            return True
+        except ScraperError as exc:
+            message = str(exc)
+            permanent = not isinstance(exc, FetchError) or _permanent_status(exc.status)
+        except Exception as exc:  # a page that crashes the extractor must not end the run for every site
+            message = f"internal error on {url}: {type(exc).__name__}: {exc}"
+            permanent = True
+        self.store.record_failure(url, message, permanent=permanent)
+        stats.fail(message)
+        return permanent
+
+
+def _permanent_status(status: int | None) -> bool:
+    return status is not None and 400 <= status < 500 and status not in (408, 429)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _wanted(url: str, site: Site) -> bool:
+    host = urlsplit(url).hostname or ""
+    if site.domains and not site.owns(host):
+        return False
+    return site.article_pattern is None or bool(site.article_pattern.search(url))
+
+
+def refuse_private_address(url: str) -> None:
+    """Fetcher url_guard: feeds and redirects must not steer a run to loopback, private or link-local addresses."""
+    host = urlsplit(url).hostname or ""
+    for address in _addresses(host):
+        if not address.is_global:
+            raise FetchError(f"refused private address {address} (set allow_private_addresses to allow): {url}", url=url)
+
+
+@lru_cache(maxsize=1024)
+def _addresses(host: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...]:
+    """The host's addresses (resolved once per process; this does not stop DNS rebinding)."""
+    try:
+        found = [host]
+        ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            found = [info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)]
+        except OSError:
+            return ()  # the fetch itself will report that the name does not resolve
+    addresses = [ipaddress.ip_address(a.partition("%")[0]) for a in found]
+    return tuple(getattr(a, "ipv4_mapped", None) or a for a in addresses)
+
+
+@contextmanager
+def run_lock(path: Path) -> Iterator[None]:
+    """One run at a time: a second run exits at once instead of doubling the work."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockedError(f"another run holds the lock {path}; exiting") from None
+        yield
+
+
+def run(config: Config, store: Store, *, sites: list[Site], limit: int | None, lock: Path, report: Callable[[str], None]) -> tuple[bool, dict]:
+    """A whole scheduled run with its lock and its record in the store. Returns (ok, stats)."""
+    with run_lock(lock):
+        run_id = store.start_run()
+        stats = asyncio.run(Runner(config, store, limit=limit, report=report).run(sites))
+        ok = not any(s.failed for s in stats.values())
+        store.finish_run(run_id, {name: asdict(s) for name, s in stats.items()}, ok=ok)
+    return ok, stats

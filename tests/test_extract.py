@@ -1,0 +1,85 @@
+"""The DOM stage and `extract`: junk elements go before trafilatura, the article stays whole."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from scraper import extract
+from scraper.config import Site
+from scraper.errors import NotArticleError
+
+from .conftest import BENCH
+
+STORY = " ".join(
+    f"Paragraph {n} of the story tells how the city council voted on the new harbour bridge plan after months of debate."
+    for n in range(3)
+)
+
+
+def page(body: str, head: str = "") -> str:
+    return f"<html lang='en-GB'><head><title>Council backs bridge - Daily Example</title>{head}</head><body>{body}</body></html>"
+
+
+ARTICLE = f"<article><h1>Council backs bridge</h1><p>{STORY}</p><p>{STORY}</p></article>"
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "<div class='related-articles'><p>Mayor resigns over scandal in a different city entirely today.</p></div>",
+        "<aside class='newsletter_signup'><p>Get the best stories of the week delivered to your inbox every Friday.</p></aside>",
+        "<div id='taboola-below'><p>You will not believe what this celebrity looks like now, photos inside.</p></div>",
+        "<div hidden><p>Hidden text that a browser never shows to any reader of this page.</p></div>",
+        "<div style='display: none'><p>Invisible promo block that a browser never shows to a reader.</p></div>",
+        "<div role='complementary'><p>Sidebar material that is not part of the article text at all.</p></div>",
+        "<ul><li><a href='/a'>Headline one about markets</a></li><li><a href='/b'>Headline two about sport</a></li><li><a href='/c'>Headline three about weather</a></li></ul>",
+    ],
+)
+def test_dom_stage_drops_junk_blocks(junk):
+    article = extract(page(ARTICLE + junk), "https://example.com/news/bridge")
+    assert "Paragraph 0 of the story" in article.text
+    assert junk.split(">")[2][:20] not in article.text
+
+
+def test_article_marked_with_a_junk_token_is_kept():
+    html = page(f"<div class='post share-enabled has-sidebar'>{ARTICLE}</div>")
+    assert "Paragraph 2 of the story" in extract(html, "https://example.com/a").text
+
+
+def test_site_selectors_sharpen_the_generic_rules():
+    extra = f"<div class='story-extra'><p>{'Unrelated filler text about gardening tips. ' * 6}</p></div>"
+    html = page(ARTICLE.replace("</article>", extra + "</article>"))
+    assert "gardening" in extract(html, "https://example.com/a").text
+    site = Site(name="example", domains=("example.com",), drop_selectors=(".story-extra",))
+    assert "gardening" not in extract(html, "https://example.com/a", site=site).text
+
+
+def test_metadata_from_meta_tags_and_json_ld():
+    head = """<meta property="og:title" content="Council backs bridge">
+    <meta property="og:site_name" content="Daily Example"><meta name="description" content="The vote.">
+    <meta property="article:tag" content="bridge"><meta property="article:tag" content="council">
+    <link rel="canonical" href="/news/bridge">
+    <script type="application/ld+json">{"@type": "NewsArticle", "author": [{"name": "Ann Lee"}],
+      "datePublished": "2024-05-01T10:00:00Z", "image": {"url": "https://cdn.example.com/b.jpg"}}</script>"""
+    article = extract(page(ARTICLE, head), "https://example.com/news/bridge?utm_source=x")
+    assert article.title == "Council backs bridge"
+    assert article.text.splitlines()[0].startswith("Paragraph 0")  # the headline is not repeated
+    assert article.authors == ["Ann Lee"] and article.published == "2024-05-01T10:00:00+00:00"
+    assert article.canonical_url == "https://example.com/news/bridge"
+    assert article.tags == ["bridge", "council"] and article.language == "en"
+    assert article.site_name == "Daily Example" and article.image == "https://cdn.example.com/b.jpg"
+
+
+def test_page_without_article_text_is_not_an_article():
+    with pytest.raises(NotArticleError):
+        extract("<html><head><title>Empty</title></head><body><div class='cookie-banner'>We use cookies.</div></body></html>", "https://example.com/")
+
+
+def test_real_benchmark_page():
+    path = next((BENCH / "html").glob("70cb2d5b*.html.gz"), None)
+    if path is None:
+        pytest.skip("shared benchmark data not found")
+    article = extract(gzip.decompress(path.read_bytes()).decode(), "https://www.bbc.com/news/newsbeat-50470672")
+    assert "Taylor Swift" in article.text and article.word_count > 200

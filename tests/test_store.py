@@ -1,0 +1,136 @@
+"""The store round-trips articles on SQLite and PostgreSQL; unchanged re-saves change nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from scraper.article import Article
+from scraper.store import SaveResult, Store, resolve_db_url
+
+PG = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _pg_available() -> bool:
+    try:
+        Store(PG).close()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        s = Store(f"sqlite:///{tmp_path / 'store.db'}")
+        yield s
+        s.close()
+        return
+    if not _pg_available():
+        pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
+    s = Store(PG)
+    with s.engine.begin() as conn:  # each test starts from empty tables
+        for table in ("articles", "site_lines", "site_line_articles", "http_validators", "failures", "runs"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    yield s
+    s.close()
+
+
+def article(n: int = 1, text_: str | None = None, **kw) -> Article:
+    return Article(url=f"https://example.com/news/{n}", title=f"Story {n}", text=text_ or f"Body of story {n}.\nSecond paragraph {n}.",
+                   authors=["Ann"], tags=["x", "y"], published="2024-01-0%dT00:00:00+00:00" % n, **kw)
+
+
+def dump(store: Store) -> list:
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text("SELECT * FROM articles ORDER BY id"))]
+
+
+def test_round_trip_and_export(store):
+    assert store.save(article(1), site="ex") is SaveResult.INSERTED
+    assert store.save(article(2), site="ex") is SaveResult.INSERTED
+    got = store.get("https://example.com/news/1")
+    assert got.title == "Story 1" and got.authors == ["Ann"] and got.tags == ["x", "y"]
+    assert [a.url for a in store.iter_articles("ex")] == ["https://example.com/news/1", "https://example.com/news/2"]
+    out = io.StringIO()
+    assert store.export("jsonl", out) == 2
+    assert json.loads(out.getvalue().splitlines()[1])["title"] == "Story 2"
+    out = io.StringIO()
+    store.export("csv", out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert rows[0]["tags"] == "x; y" and len(rows) == 2
+
+
+def test_unchanged_resave_changes_nothing_and_changed_page_updates(store):
+    store.save(article(1))
+    before = dump(store)
+    assert store.save(article(1)) is SaveResult.UNCHANGED
+    assert dump(store) == before
+    assert store.save(article(1, text_="A corrected body.")) is SaveResult.UPDATED
+    assert store.get("https://example.com/news/1").text == "A corrected body."
+    assert store.count() == 1
+
+
+def test_canonical_key_and_duplicate_content(store):
+    first = article(1, canonical_url="https://example.com/c/1")
+    assert store.save(first) is SaveResult.INSERTED
+    same_page_other_url = article(1, canonical_url="https://example.com/c/1")
+    same_page_other_url.url = "https://example.com/news/1?amp=1"
+    assert store.save(same_page_other_url) is SaveResult.UNCHANGED
+    copy = article(1)
+    copy.url = "https://mirror.example.org/1"
+    assert store.save(copy) is SaveResult.DUPLICATE
+    assert store.count() == 1
+    assert store.known_urls(["https://example.com/c/1", "https://example.com/news/1", "https://nope"]) == {
+        "https://example.com/c/1", "https://example.com/news/1"}
+
+
+def test_learned_lines_count_distinct_articles(store):
+    for key in ("a", "b", "a", "c"):
+        store.record_lines("ex", key, ["boiler", f"unique-{key}"])
+    assert store.repeated_lines("ex", 3) == {"boiler"}
+    assert store.repeated_lines("other", 1) == set()
+
+
+def test_validators_failures_runs(store):
+    assert store.get_validators("https://example.com/feed") == (None, None)
+    store.set_validators("https://example.com/feed", '"v1"', "Mon, 01 Jan 2024 00:00:00 GMT")
+    store.set_validators("https://example.com/feed", '"v2"', None)
+    assert store.get_validators("https://example.com/feed") == ('"v2"', None)
+    store.record_failure("https://example.com/gone", "HTTP 404", permanent=True)
+    store.record_failure("https://example.com/slow", "timed out", permanent=False)
+    assert store.failed_urls(["https://example.com/gone", "https://example.com/slow"]) == {"https://example.com/gone"}
+    run = store.start_run()
+    assert store.last_runs(1)[0]["finished_at"] is None
+    store.finish_run(run, {"ex": {"saved": 2}}, ok=True)
+    last = store.last_runs(1)[0]
+    assert last["ok"] and last["stats"] == {"ex": {"saved": 2}}
+
+
+def test_concurrent_writers_save_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    a, b = Store(url), Store(url)
+    results = {a.save(article(1)), b.save(article(1))}
+    assert results == {SaveResult.INSERTED, SaveResult.UNCHANGED} and a.count() == 1
+
+
+def test_resolve_db_url(monkeypatch):
+    monkeypatch.delenv("SCRAPER_DB", raising=False)
+    assert resolve_db_url(None) == "sqlite:///scraper-data/articles.db"
+    assert resolve_db_url("x.db") == "sqlite:///x.db"
+    assert resolve_db_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
+    monkeypatch.setenv("SCRAPER_DB", "sqlite:///env.db")
+    assert resolve_db_url(None) == "sqlite:///env.db"
+
+
+def test_unopenable_store_is_a_store_error(tmp_path):
+    from scraper.errors import StoreError
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError):
+        Store(f"sqlite:///{tmp_path / 'file' / 'sub' / 'db.sqlite'}")
