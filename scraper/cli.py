@@ -1,14 +1,17 @@
 """The `scraper` command: a thin shell over the pipeline.
 
 Exit codes: 0 ok; 1 something failed (internal error, or a run with failures); 2 bad usage or
-config; 3 fetch failed; 4 not an article; 5 store error; 75 another run holds the lock.
+config; 3 fetch failed; 4 not an article; 5 store error (or job queue unreachable); 75 another run
+holds the lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -231,7 +234,7 @@ def _lock_path(db_url: str) -> Path:
 
 @app.command()
 def status(db: DbOpt = None, config: ConfigOpt = DEFAULT_SITES, runs: int = 10) -> None:
-    """Show the last runs and what they did per site."""
+    """Show the last runs and what they did per site; on PostgreSQL also the job queue per site."""
     from rich.console import Console
     from rich.table import Table
 
@@ -239,8 +242,11 @@ def status(db: DbOpt = None, config: ConfigOpt = DEFAULT_SITES, runs: int = 10) 
     try:
         last = store.last_runs(runs)
         total = store.count()
+        queue = _queue_tables(store)
     finally:
         store.close()
+    for table in queue:
+        Console().print(table)
     table = Table(title=f"last runs ({total} articles stored)")
     for column in ("run", "started", "finished", "ok", "site", "discovered", "new", "saved", "failed"):
         table.add_column(column)
@@ -252,3 +258,115 @@ def status(db: DbOpt = None, config: ConfigOpt = DEFAULT_SITES, runs: int = 10) 
                 *(str(s.get(k, "")) for k in ("discovered", "new", "saved", "failed")),
             )
     Console().print(table)
+
+
+def _queue_tables(store) -> list:
+    """The fleet's job queue per site and its parked jobs, when the store holds one."""
+    if store.engine.dialect.name != "postgresql":
+        return []
+    from rich.table import Table
+
+    from .fleet import queue_ready, queue_status
+
+    if not queue_ready(store):
+        return []
+    counts, parked = queue_status(store)
+    sites = Table(title="job queue")
+    for column in ("site", "queued", "running", "failed", "done"):
+        sites.add_column(column)
+    for row in counts:
+        sites.add_row(*(str(row[k]) for k in ("site", "queued", "running", "failed", "done")))
+    failed = Table(title="failed jobs (latest 10)")
+    for column in ("job", "site", "attempts", "url", "error"):
+        failed.add_column(column)
+    for row in parked:
+        failed.add_row(str(row["id"]), row["site"], str(row["attempts"]), row["url"], row["reason"] or "")
+    return [sites, failed] if parked else [sites]
+
+
+# The fleet: PostgreSQL store, workers on procrastinate (scraper/fleet.py) -------------------------
+
+db_app = typer.Typer(no_args_is_help=True, help="The store's database.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOpt = None, config: ConfigOpt = DEFAULT_SITES) -> None:
+    """Create the store's tables, and on PostgreSQL the job queue's; safe to run again."""
+    store = _open_store(db or _config(config).settings.db)  # opening creates the store's tables
+    try:
+        if store.engine.dialect.name == "postgresql":
+            from .fleet import upgrade
+
+            created = upgrade(store)
+            print(f"store and job queue ready{' (job queue created)' if created else ''}", file=sys.stderr)
+        else:
+            print("store ready (no job queue: the fleet needs PostgreSQL)", file=sys.stderr)
+    finally:
+        store.close()
+
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Log only warnings and errors.")]
+
+
+@app.command()
+def worker(
+    config: ConfigOpt = DEFAULT_SITES,
+    db: DbOpt = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Jobs run at once by this worker.")] = 8,
+    queues: Annotated[Optional[list[str]], typer.Option("--queues", help="Take jobs from this queue only: discover or fetch (repeatable; default: all).")] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run a worker of the fleet (PostgreSQL store); start as many as you like, on any machine."""
+    with _fleet(config, db, quiet) as fleet:
+        asyncio.run(fleet.work(concurrency=concurrency, queues=queues))
+
+
+@app.command()
+def schedule(
+    config: ConfigOpt = DEFAULT_SITES,
+    db: DbOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="Queue one discovery per site now, then exit.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Discover every site on its interval (the fleet's cron); discovery jobs queue the new articles."""
+    with _fleet(config, db, quiet) as fleet:
+        queued = asyncio.run(fleet.schedule(once=once))
+    if once:
+        print(f"queued {queued} discoveries ({len(fleet.config.sites) - queued} already waiting)", file=sys.stderr)
+
+
+@app.command()
+def enqueue(
+    urls: Annotated[list[str], typer.Argument(help="Article URLs to fetch.")],
+    config: ConfigOpt = DEFAULT_SITES,
+    db: DbOpt = None,
+) -> None:
+    """Queue one-off article fetches for the fleet's workers."""
+    from .urls import canonicalize
+
+    wanted = [canonicalize(u) for u in urls]
+    bad = [u for u, c in zip(urls, wanted) if not c]
+    if bad:
+        raise UsageError(f"not an http(s) URL: {bad[0]!r}")
+    with _fleet(config, db, quiet=True) as fleet:
+        queued = asyncio.run(fleet.enqueue(wanted))
+    print(f"queued {queued} ({len(wanted) - queued} already waiting)", file=sys.stderr)
+
+
+@contextmanager
+def _fleet(config: Path, db: str | None, quiet: bool):
+    import logging
+
+    from .fleet import Fleet, OneLineFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, handlers=[handler])
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request is too much
+    cfg = _config(config)
+    store = _open_store(db or cfg.settings.db)
+    try:
+        yield Fleet(cfg, store)
+    finally:
+        store.close()

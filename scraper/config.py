@@ -81,6 +81,7 @@ class Site:
     line_rules: tuple[LineRule, ...] = ()
     stop_headings: tuple[re.Pattern[str], ...] = ()
     max_pages: int | None = None  # per run; None = the global setting
+    interval: int | None = None  # seconds between discoveries under `scraper schedule`; None = the global setting
 
     def owns(self, host: str) -> bool:
         host = host.lower().removeprefix("www.")
@@ -105,6 +106,11 @@ class Settings:
     max_sitemap_depth: int = 3  # sitemap index nesting followed
     out_dir: str | None = None  # also write .txt/.json files here when set
     learn_boilerplate: bool = True
+    # The fleet (`scraper worker` / `scraper schedule` on PostgreSQL):
+    interval: int = 900  # seconds between two discoveries of a site
+    stalled_after: float = 30.0  # a worker silent this long is dead: its jobs are run again elsewhere
+    retry_attempts: int = 3  # retries of a failing article job before it is parked as failed
+    retry_wait: float = 60.0  # seconds before the first retry, doubled for each next one
 
 
 @dataclass(frozen=True)
@@ -262,7 +268,7 @@ def load_rules(path: Path | str = DEFAULT_RULES) -> Rules:
 _LANGUAGES = ("en", "de", "fr", "es", "pt", "id", "ms", "it", "nl")
 _SITE_KEYS = {
     "name", "domains", "feeds", "sitemaps", "start_urls", "article_pattern",
-    "drop_selectors", "line_patterns", "stop_headings", "max_pages",
+    "drop_selectors", "line_patterns", "stop_headings", "max_pages", "interval",
 }
 
 
@@ -305,6 +311,7 @@ def load_config(path: Path | str = DEFAULT_SITES) -> Config:
                     for j, p in enumerate(v.strings(site, key, "stop_headings"))
                 ),
                 max_pages=v.get(site, key, "max_pages", int),
+                interval=_interval(v, site, key),
                 **urls,
             )
         )
@@ -320,10 +327,28 @@ def _setting(v: _Validator, raw: dict, name: str, annotation: str) -> Any:
         "delay": lambda x: x >= 0, "concurrency": lambda x: x >= 1, "per_host_concurrency": lambda x: x >= 1,
         "max_bytes": lambda x: x > 0, "max_pages_per_site": lambda x: x >= 0, "max_sitemap_depth": lambda x: x >= 0,
         "connect_timeout": lambda x: x > 0, "read_timeout": lambda x: x > 0, "total_timeout": lambda x: x > 0,
+        "stalled_after": lambda x: x >= 1, "retry_attempts": lambda x: x >= 0, "retry_wait": lambda x: x >= 0,
     }
     if name in checks and not checks[name](value):
         raise v.fail(f"settings.{name}", f"value {value!r} out of range")
+    if name == "interval":
+        return _interval(v, raw, "settings")
     return float(value) if annotation == "float" else value
+
+
+def _interval(v: _Validator, table: dict, key: str) -> int | None:
+    seconds = v.get(table, key, "interval", int)
+    if seconds is not None and interval_cron(seconds) is None:
+        raise v.fail(f"{key}.interval", f"{seconds} s does not divide a minute, an hour or a day evenly (e.g. 30, 300, 900, 3600)")
+    return seconds
+
+
+def interval_cron(seconds: int) -> str | None:
+    """A cron line (seconds in a 6th column) firing every `seconds`, or None if cron cannot say it evenly."""
+    for unit, span, line in ((1, 60, "* * * * * */{}"), (60, 60, "*/{} * * * *"), (3600, 24, "0 */{} * * *")):
+        if seconds % unit == 0 and 0 < seconds // unit < span and span % (seconds // unit) == 0:
+            return line.format(seconds // unit)
+    return "0 0 * * *" if seconds == 86400 else None
 
 
 def _domains_from(urls: dict[str, tuple[str, ...]]) -> tuple[str, ...]:

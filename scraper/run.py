@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
-from .config import Config, Site
+from .config import Config, Settings, Site
 from .discover import Link, parse_feed, parse_listing, parse_sitemap
 from .errors import FetchError, LockedError, ScraperError
 from .fetch import Fetcher, FetchSettings, Response
@@ -57,14 +57,21 @@ class HostGate:
         self.next_start = 0.0
 
     @asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
+    async def turn(self, run_slots: asyncio.Semaphore) -> AsyncIterator[None]:
+        """The host's next turn, holding one of `run_slots` (the global cap) for the request. The slot
+        is taken once the host is due, so a request waiting on a slow host holds none, and the gap
+        counts from the real start, so a wait for a slot cannot squeeze the next request closer."""
         async with self.slots:
             async with self.lock:
                 wait = self.next_start - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
+                await run_slots.acquire()
                 self.next_start = time.monotonic() + self.delay
-            yield
+            try:
+                yield
+            finally:
+                run_slots.release()
 
     def back_off(self, seconds: float) -> None:
         """After a 429/503 for this host: slow this host only."""
@@ -73,14 +80,19 @@ class HostGate:
 
 
 class Crawler:
-    """Fetching for one run: global concurrency, per-host gates and robots.txt, cached per run."""
+    """Fetching for one run: global concurrency, per-host gates and robots.txt, cached per run.
 
-    def __init__(self, config: Config, fetcher: Fetcher):
+    `make_gate(host, delay)` builds a host's gate: by default a `HostGate` in this process; a fleet of
+    workers passes one whose turns are kept in the shared database.
+    """
+
+    def __init__(self, config: Config, fetcher: Fetcher, make_gate: Callable[[str, float], HostGate] | None = None):
         self.settings = config.settings
         self.fetcher = fetcher
         self.user_agent = fetcher.settings.user_agent
         self.slots = asyncio.Semaphore(self.settings.concurrency)
         self.gates: dict[str, HostGate] = {}
+        self.make_gate = make_gate or (lambda _host, delay: HostGate(delay, self.settings.per_host_concurrency))
         # One task per origin: requests that start together all wait for the same robots.txt.
         self.robots: dict[str, asyncio.Task[Protego | None]] = {}
 
@@ -92,8 +104,7 @@ class Crawler:
         if not await self.allowed(url):
             raise FetchError(f"disallowed by robots.txt: {url}", url=url)
         gate = await self._gate(url)
-        # The host's turn first: a request waiting on a slow host must not hold one of the global slots.
-        async with gate.turn(), self.slots:
+        async with gate.turn(self.slots):
             try:
                 return await (self.fetcher.get_page(url) if page else self.fetcher.get(url, headers=headers))
             except FetchError as exc:
@@ -103,10 +114,16 @@ class Crawler:
 
     async def _gate(self, url: str) -> HostGate:
         robots = await self._robots(url)
+        gate = self._host_gate(url)
+        crawl_delay = robots.crawl_delay(self.user_agent) if robots is not None else None
+        gate.delay = max(gate.delay, crawl_delay or 0)
+        return gate
+
+    def _host_gate(self, url: str) -> HostGate:
+        """The host's gate, made for its first request (robots.txt) with the configured delay."""
         host = urlsplit(url).netloc.lower()
         if host not in self.gates:
-            crawl_delay = robots.crawl_delay(self.user_agent) if robots is not None else None
-            self.gates[host] = HostGate(max(self.settings.delay, crawl_delay or 0), self.settings.per_host_concurrency)
+            self.gates[host] = self.make_gate(host, self.settings.delay)
         return self.gates[host]
 
     def _robots(self, url: str) -> asyncio.Task[Protego | None]:
@@ -116,12 +133,17 @@ class Crawler:
         return self.robots[origin]
 
     async def _read_robots(self, origin: str) -> Protego | None:
+        text = await self.robots_txt(origin)
+        return None if text is None else Protego.parse(text)
+
+    async def robots_txt(self, origin: str) -> str | None:
+        """The origin's robots.txt; None when there is none or it cannot be read (then all is allowed, as crawlers agree)."""
         try:
-            async with self.slots:
+            async with self._host_gate(origin).turn(self.slots):  # robots.txt is a request to the host too
                 response = await self.fetcher.get(origin + "/robots.txt")
         except FetchError:
-            return None  # no robots.txt, or unreadable: allowed, as crawlers agree
-        return Protego.parse(response.content.decode("utf-8", "replace"))
+            return None
+        return response.content.decode("utf-8", "replace")
 
     async def robots_sitemaps(self, site: Site) -> list[str]:
         """Sitemaps named in robots.txt of the origins the site's own feeds, sitemaps and pages live on."""
@@ -134,7 +156,45 @@ class Crawler:
         return found
 
 
+@dataclass
+class Plan:
+    """What discovery found for one site: the article URLs to fetch now and the sources' validators."""
+
+    new: list[str]
+    complete: bool  # every candidate is in `new` (none held back by the cap)
+    validators: dict[str, tuple[str | None, str | None]]
+
+
+class ArticleFailed(ScraperError):
+    """One article failed; the failure is already recorded in the store and the site's stats."""
+
+    def __init__(self, url: str, cause: Exception):
+        if isinstance(cause, ScraperError):
+            message = str(cause)
+            self.permanent = not isinstance(cause, FetchError) or _permanent_status(cause.status)
+            self.internal = False
+        else:  # a page that crashes the extractor must not end the run for every site
+            message = f"internal error on {url}: {type(cause).__name__}: {cause}"
+            self.permanent = self.internal = True
+        super().__init__(message)
+
+
+def fetcher_for(settings: Settings) -> Fetcher:
+    """The HTTP client a run (or a worker) fetches with, built from the global settings."""
+    fetch_settings = FetchSettings(
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        total_timeout=settings.total_timeout,
+        max_bytes=settings.max_bytes,
+        **({"user_agent": settings.user_agent} if settings.user_agent else {}),
+    )
+    return Fetcher(fetch_settings, url_guard=None if settings.allow_private_addresses else refuse_private_address)
+
+
 class Runner:
+    """The pipeline for sites: `plan` discovers one site, `article` handles one article. `run` runs
+    whole sites in this process; the fleet's tasks (scraper/fleet.py) call `plan` and `article` alone."""
+
     def __init__(self, config: Config, store: Store, *, limit: int | None = None, report: Callable[[str], None] = lambda _: None):
         self.config = config
         self.store = store
@@ -142,41 +202,44 @@ class Runner:
         self.report = report
 
     async def run(self, sites: list[Site]) -> dict[str, SiteStats]:
-        settings = self.config.settings
-        fetch_settings = FetchSettings(
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout,
-            total_timeout=settings.total_timeout,
-            max_bytes=settings.max_bytes,
-            **({"user_agent": settings.user_agent} if settings.user_agent else {}),
-        )
-        guard = None if settings.allow_private_addresses else refuse_private_address
         stats = {site.name: SiteStats() for site in sites}
-        async with Fetcher(fetch_settings, url_guard=guard) as fetcher:
+        async with fetcher_for(self.config.settings) as fetcher:
             crawler = Crawler(self.config, fetcher)
             await asyncio.gather(*(self._site(site, crawler, stats[site.name]) for site in sites))
         return stats
 
     async def _site(self, site: Site, crawler: Crawler, stats: SiteStats) -> None:
         try:
-            links, validators = await self._discover(site, crawler, stats)
-            stats.discovered = len(links)
-            known = self.store.known_urls(links) | self.store.failed_urls(links)
-            # Pages robots.txt forbids are neither fetched nor failures: they are not ours to take.
-            candidates = [u for u in links if u not in known and await crawler.allowed(u)]
-            cap = self.limit if self.limit is not None else (site.max_pages or self.config.settings.max_pages_per_site)
-            new = candidates[:cap]
-            stats.new = len(new)
-            repeated = frozenset(self.store.repeated_lines(site.name, REPEATED_LINE_ARTICLES))
-            done = await asyncio.gather(*(self._article(url, site, crawler, repeated, stats) for url in new))
+            plan = await self.plan(site, crawler, stats)
+            repeated = self.repeated(site)
+            done = await asyncio.gather(*(self._attempt(url, site, crawler, repeated, stats) for url in plan.new))
             # Everything listed was dealt with: next time, ask for changes only. Otherwise the
             # sources must list the rest again (articles over the cap, or that failed for now).
-            if len(new) == len(candidates) and all(done):
-                for url, (etag, modified) in validators.items():
-                    self.store.set_validators(url, etag, modified)
+            if plan.complete and all(done):
+                self.remember_sources(plan)
         except ScraperError as exc:
             stats.fail(str(exc))
         self.report(f"{site.name}: discovered {stats.discovered}, new {stats.new}, saved {stats.saved}, failed {stats.failed}")
+
+    async def plan(self, site: Site, crawler: Crawler, stats: SiteStats) -> Plan:
+        """Discover the site's article URLs and keep those not stored, not failed for good, allowed, up to the cap."""
+        links, validators = await self._discover(site, crawler, stats)
+        stats.discovered = len(links)
+        known = self.store.known_urls(links) | self.store.failed_urls(links)
+        # Pages robots.txt forbids are neither fetched nor failures: they are not ours to take.
+        candidates = [u for u in links if u not in known and await crawler.allowed(u)]
+        cap = self.limit if self.limit is not None else (site.max_pages or self.config.settings.max_pages_per_site)
+        stats.new = min(len(candidates), cap)
+        return Plan(candidates[:cap], len(candidates) <= cap, validators)
+
+    def remember_sources(self, plan: Plan) -> None:
+        """Store the sources' HTTP validators: the next discovery asks them for changes only."""
+        for url, (etag, modified) in plan.validators.items():
+            self.store.set_validators(url, etag, modified)
+
+    def repeated(self, site: Site) -> frozenset[str]:
+        """The site's learned boilerplate lines, read before extracting its pages."""
+        return frozenset(self.store.repeated_lines(site.name, REPEATED_LINE_ARTICLES))
 
     async def _discover(self, site: Site, crawler: Crawler, stats: SiteStats) -> tuple[list[str], dict]:
         """Article URLs from the site's feeds, sitemaps (and those in robots.txt) and listing pages."""
@@ -235,8 +298,16 @@ class Runner:
         urls = [link.url for link in links if _wanted(link.url, site)]
         return list(dict.fromkeys(urls)), validators
 
-    async def _article(self, url: str, site: Site, crawler: Crawler, repeated: frozenset[str], stats: SiteStats) -> bool:
-        """Fetch, extract and save one article; False if it failed for now and is worth another try."""
+    async def _attempt(self, url: str, site: Site, crawler: Crawler, repeated: frozenset[str], stats: SiteStats) -> bool:
+        """`article`, for a run: False if it failed for now and is worth another try."""
+        try:
+            await self.article(url, site, crawler, repeated, stats)
+            return True
+        except ArticleFailed as failed:
+            return failed.permanent
+
+    async def article(self, url: str, site: Site, crawler: Crawler, repeated: frozenset[str], stats: SiteStats) -> None:
+        """Fetch, extract and save one article; on failure record it and raise `ArticleFailed`."""
         try:
             response = await crawler.get(url, page=True)
             stats.fetched += 1
@@ -245,16 +316,11 @@ class Runner:
             article = await asyncio.to_thread(article_from_response, response, site=site, repeated=repeated)
             if save(self.store, article, site.name) is not SaveResult.DUPLICATE:
                 stats.saved += 1
-            return True
-        except ScraperError as exc:
-            message = str(exc)
-            permanent = not isinstance(exc, FetchError) or _permanent_status(exc.status)
-        except Exception as exc:  # a page that crashes the extractor must not end the run for every site
-            message = f"internal error on {url}: {type(exc).__name__}: {exc}"
-            permanent = True
-        self.store.record_failure(url, message, permanent=permanent)
-        stats.fail(message)
-        return permanent
+        except Exception as exc:
+            failed = ArticleFailed(url, exc)
+            self.store.record_failure(url, str(failed), permanent=failed.permanent)
+            stats.fail(str(failed))
+            raise failed from exc
 
 
 def _permanent_status(status: int | None) -> bool:

@@ -10,13 +10,15 @@ import csv
 import enum
 import json
 import os
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, TextIO
 
 from sqlalchemy import (
-    JSON, Boolean, Column, Integer, MetaData, String, Table, Text, create_engine, event, func, select, update,
+    JSON, Boolean, Column, Float, Integer, MetaData, String, Table, Text, create_engine, event, func, select, update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .article import Article
@@ -64,6 +66,14 @@ failures = Table(
     Column("url", String(2048), primary_key=True), Column("reason", Text, nullable=False),
     Column("permanent", Boolean, nullable=False), Column("attempts", Integer, nullable=False),
     Column("last_at", String(40), nullable=False),
+)
+host_turns = Table(  # the fleet's per-host politeness: when the next request to a host may start
+    "host_turns", metadata,
+    Column("host", String(300), primary_key=True), Column("next_at", Float, nullable=False),  # epoch seconds, database clock
+)
+robots_files = Table(  # the fleet's robots.txt, read by one worker for all; body NULL: none or unreadable
+    "robots_files", metadata,
+    Column("origin", String(300), primary_key=True), Column("body", Text), Column("fetched_at", Float, nullable=False),
 )
 runs = Table(
     "runs", metadata,
@@ -257,6 +267,47 @@ class Store:
                 found.update(u for (u,) in conn.execute(select(failures.c.url).where(
                     failures.c.url.in_(wanted[i : i + _CHUNK]) & failures.c.permanent)))
         return found
+
+    def reserve_turn(self, host: str, gap: float) -> float:
+        """Take the host's next turn and keep the following one `gap` seconds later; returns seconds to wait
+        for this one. One atomic statement on the database clock, so turns hold across processes and
+        machines (PostgreSQL: the fleet's store)."""
+        now = func.extract("epoch", func.clock_timestamp())
+        start = func.greatest(host_turns.c.next_at, now)
+        statement = pg_insert(host_turns).values(host=host, next_at=now + gap)
+        statement = statement.on_conflict_do_update(index_elements=[host_turns.c.host], set_={"next_at": start + gap})
+        return self._turn(statement.returning(host_turns.c.next_at - gap - now))
+
+    def hold_host(self, host: str, seconds: float) -> None:
+        """After a 429/503: no turn for the host starts within `seconds` from now (PostgreSQL)."""
+        now = func.extract("epoch", func.clock_timestamp())
+        statement = pg_insert(host_turns).values(host=host, next_at=now + seconds)
+        statement = statement.on_conflict_do_update(
+            index_elements=[host_turns.c.host], set_={"next_at": func.greatest(host_turns.c.next_at, now + seconds)})
+        self._turn(statement)
+
+    def _turn(self, statement) -> float:
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(statement)
+                return float(result.scalar()) if result.returns_rows else 0.0
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot reserve a turn on a host: {_first_line(exc)}") from None
+
+    def get_robots(self, origin: str, *, max_age: float) -> tuple[bool, str | None]:
+        """(found, body) of the origin's robots.txt stored less than `max_age` seconds ago."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(robots_files.c.body).where(
+                (robots_files.c.origin == origin) & (robots_files.c.fetched_at > time.time() - max_age))).first()
+        return (True, row[0]) if row else (False, None)
+
+    def set_robots(self, origin: str, body: str | None) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(robots_files.delete().where(robots_files.c.origin == origin))
+                conn.execute(robots_files.insert().values(origin=origin, body=body, fetched_at=time.time()))
+        except IntegrityError:
+            return  # another worker stored it at the same moment
 
     def start_run(self) -> int:
         with self.engine.begin() as conn:

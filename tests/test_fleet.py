@@ -1,0 +1,197 @@
+"""The fleet against the real PostgreSQL on 127.0.0.1:5432 and the loopback news site: worker
+processes, one killed with SIGKILL mid-job, every article stored once; failing jobs parked."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from pytest_httpserver import HTTPServer
+
+from scraper.run import ArticleFailed
+from scraper.store import Store
+
+from .conftest import BENCH, ROOT
+from .loopback_site import NewsSite, write_config
+from .test_cli import run as cli
+from .test_run import SETTINGS, make_httpserver  # noqa: F401  (the threaded server fixture)
+
+pytest.importorskip("procrastinate", reason="the postgres extra is not installed")
+from scraper.fleet import ArticleRetry  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not (BENCH / "ground-truth.json").exists(), reason=f"benchmark pages not found at {BENCH}")
+
+SERVER = "postgresql://postgres@127.0.0.1:5432"
+FLEET = {"stalled_after": 2.0, "retry_attempts": 2, "retry_wait": 0.0}  # a killed worker is noticed within ~3 s
+DEADLINE = 60.0  # seconds any condition is polled for
+
+
+def _admin():
+    return create_engine(f"{SERVER.replace('postgresql', 'postgresql+psycopg')}/test", isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture
+def db() -> Iterator[str]:
+    """A fresh database per test, dropped afterwards: no collision with test_store or other xdist workers."""
+    admin = _admin()
+    try:
+        with admin.connect() as conn:
+            name = f"scraper_fleet_{uuid.uuid4().hex[:12]}"
+            conn.execute(text(f"CREATE DATABASE {name}"))
+    except Exception as exc:
+        admin.dispose()
+        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432 (database test): {str(exc).splitlines()[0]}")
+    yield f"{SERVER}/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture
+def site(httpserver):
+    news = NewsSite(httpserver)
+    yield news
+    news.release.set()
+
+
+@pytest.fixture
+def config(tmp_path: Path, db: str, capsys) -> Callable[..., str]:
+    def make(*sites: dict, **settings) -> str:
+        path = str(write_config(tmp_path / "sites.toml", {**SETTINGS, **FLEET, "db": db, **settings}, list(sites)))
+        code, _, err = cli(capsys, "db", "upgrade", "--config", path)
+        assert code == 0, err
+        return path
+
+    return make
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Callable[[str, int], list[subprocess.Popen]]]:
+    started: list[subprocess.Popen] = []
+
+    def start(config: str, n: int) -> list[subprocess.Popen]:
+        for i in range(n):
+            log = open(tmp_path / f"worker{len(started)}.log", "wb")
+            started.append(subprocess.Popen([ROOT / ".venv" / "bin" / "scraper", "worker", "--config", config, "--concurrency", "2"],
+                                            cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT))
+            log.close()
+        return started[-n:]
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+    for process in started:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def jobs(db: str, where: str = "TRUE") -> list[dict]:
+    store = Store(db)
+    try:
+        with store.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(text(
+                f"SELECT id, task_name, status::text AS status, attempts, args FROM procrastinate_jobs WHERE {where} ORDER BY id"
+            )).mappings()]
+    finally:
+        store.close()
+
+
+def stored(db: str) -> list[str]:
+    store = Store(db)
+    try:
+        return [a.url for a in store.iter_articles()]
+    finally:
+        store.close()
+
+
+def poll(condition: Callable[[], object], what: str, processes: list[subprocess.Popen] = ()) -> None:
+    """Wait for `condition` within the deadline; the workers must stay up meanwhile."""
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {DEADLINE:.0f} s: {what}"
+        assert all(p.poll() is None for p in processes), "a worker ended on its own"
+        time.sleep(0.1)  # the polling interval, not a timing assumption
+
+
+def test_a_worker_killed_mid_job_leaves_every_article_stored_once(capsys, monkeypatch, site, config, db, workers):
+    site.hold_after = 3  # article requests after the third hang until released: jobs are mid-way when the kill comes
+    cfg = config(site.site_entry(), read_timeout=30.0, total_timeout=60.0)
+    fleet = workers(cfg, 3)  # 6 job slots for the 5 held articles: each worker holds at least one
+    code, _, err = cli(capsys, "schedule", "--once", "--config", cfg)
+    assert code == 0 and "queued 1 discoveries" in err, err
+
+    poll(lambda: len(stored(db)) == 3 and len(jobs(db, "task_name = 'fetch' AND status = 'doing'")) == 5,
+         "3 articles saved and 5 fetch jobs held", fleet)
+    os.kill(fleet[0].pid, signal.SIGKILL)
+    fleet[0].wait(timeout=10)
+    site.release.set()
+
+    poll(lambda: len(stored(db)) == 8 and not jobs(db, "status IN ('todo', 'doing')"), "every article saved", fleet[1:])
+    urls = stored(db)
+    assert sorted(urls) == sorted(site.allowed_urls()) and len(set(urls)) == len(urls)
+    fetches = jobs(db, "task_name = 'fetch'")
+    assert len(fetches) == 8 and {j["status"] for j in fetches} == {"succeeded"}
+    assert any(j["attempts"] > 0 for j in fetches), "no job of the killed worker was run again"
+    assert not [hit for hit in site.hits if hit.path.startswith("/news/private/")]
+
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = cli(capsys, "status", "--config", cfg)
+    assert code == 0, err
+    assert [line.split() for line in out.splitlines() if "loopback" in line][0] == ["│", "loopback", "│", "0", "│", "0", "│", "0", "│", "9", "│"]
+
+
+def test_a_failing_job_is_retried_a_bounded_number_of_times_then_parked_without_blocking_its_site(capsys, monkeypatch, site, config, db, workers):
+    broken_host = HTTPServer(host="127.0.0.1", port=0)
+    broken_host.expect_request(re.compile("/.*")).respond_with_data("boom", status=500)
+    broken_host.start()
+    try:
+        broken = broken_host.url_for("/news/2019/11/broken.html")
+        cfg = config(site.site_entry())
+        fleet = workers(cfg, 1)
+
+        code, _, err = cli(capsys, "enqueue", broken, site.url(site.published[0].path), "--config", cfg)
+        assert code == 0 and "queued 2" in err, err
+        poll(lambda: jobs(db, "status = 'failed'") and len(stored(db)) == 1, "the broken page's job failed", fleet)
+    finally:
+        broken_host.stop()
+
+    [failed] = jobs(db, "status = 'failed'")
+    assert failed["args"] == {"url": broken, "site": "loopback"}
+    assert failed["attempts"] == 1 + FLEET["retry_attempts"]
+    assert len([line for line in broken_host.log if line[0].path != "/robots.txt"]) == 4 * (1 + FLEET["retry_attempts"])
+    monkeypatch.setenv("COLUMNS", "400")
+    code, out, err = cli(capsys, "status", "--config", cfg)
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert "failed jobs (latest 10)" in flat
+    assert f"HTTP 500 Internal Server Error after 4 attempts: {broken}" in flat, out
+
+
+def test_article_retries_are_bounded_and_skip_pages_that_cannot_change():
+    from procrastinate.jobs import Job
+
+    from scraper.errors import FetchError, NotArticleError
+
+    retry = ArticleRetry(attempts=2, wait=10)
+
+    def decision(cause: Exception, attempts: int):
+        job = Job(queue="fetch", lock=None, queueing_lock=None, task_name="fetch", attempts=attempts)
+        return retry.get_retry_decision(exception=ArticleFailed("https://x.test/a", cause), job=job)
+
+    assert decision(FetchError("timed out", status=None), 0) is not None
+    assert decision(RuntimeError("extractor crashed"), 1) is not None  # a crash may be the machine's, not the page's
+    assert decision(RuntimeError("extractor crashed"), 2) is None  # then the job is parked
+    assert decision(FetchError("HTTP 404", status=404), 0) is None
+    assert decision(NotArticleError("a PDF"), 0) is None
