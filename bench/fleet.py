@@ -206,7 +206,7 @@ def measure(servers: list[Host], mode: str, workers: int, args: argparse.Namespa
     gaps = [b - a for host in servers for a, b in zip(sorted(e[0] for e in host.log), sorted(e[0] for e in host.log)[1:])]
     trips = sum(int(f.read_text()) for f in counts.iterdir())
     return {"mode": mode, "articles": articles, "seconds": window, "rate": articles / window,
-            "trips": trips / max(articles, 1), "min_gap": min(gaps), "requests": len(log)}
+            "trips": trips / max(articles, 1), "min_gap": min(gaps), "short_gaps": f"{sum(g < args.delay for g in gaps)} of {len(gaps)}"}
 
 
 def sql_sqlite(path: Path) -> int:
@@ -236,10 +236,10 @@ def main() -> None:
         rows = [measure(servers, "scraper run (SQLite)", 0, args, Path(scratch))]
         rows += [measure(servers, f"fleet, {n} worker{'s' * (n > 1)}", n, args, Path(scratch)) for n in (1, 2, 4)]
     one = rows[1]["rate"]
-    print(f"{'mode':<22} {'articles':>8} {'seconds':>8} {'articles/s':>10} {'vs 1 worker':>11} {'vs run':>7} {'db trips/article':>16} {'min gap/host s':>14}")
+    print(f"{'mode':<22} {'articles':>8} {'seconds':>8} {'articles/s':>10} {'vs 1 worker':>11} {'vs run':>7} {'db trips/article':>16} {'min gap/host s':>14} {'gaps < delay':>12}")
     for row in rows:
         print(f"{row['mode']:<22} {row['articles']:>8} {row['seconds']:>8.2f} {row['rate']:>10.2f} {row['rate'] / one:>10.2f}x "
-              f"{row['rate'] / rows[0]['rate']:>6.2f}x {row['trips']:>16.1f} {row['min_gap']:>14.3f}")
+              f"{row['rate'] / rows[0]['rate']:>6.2f}x {row['trips']:>16.1f} {row['min_gap']:>14.3f} {row['short_gaps']:>12}")
     two = rows[2]["rate"] / one
     print(f"\ngoal: 2 workers >= 1.8x one worker: {two:.2f}x {'met' if two >= 1.8 else 'NOT met'}; "
           f"per-host delay {args.delay} s {'held' if min(r['min_gap'] for r in rows) >= args.delay else 'VIOLATED'}")
