@@ -35,6 +35,7 @@ from sqlalchemy import text
 
 from .config import Config, Site, interval_cron
 from .errors import ScraperError, StoreError, UsageError
+from .extract_pool import ExtractionPool
 from .fetch import Fetcher
 from .pipeline import site_name
 from .run import ArticleFailed, Crawler, HostGate, Runner, SiteStats, fetcher_for
@@ -125,7 +126,8 @@ class Fleet:
                 "name": f"{socket.gethostname()}:{os.getpid()}",
             },
         )
-        self.fetcher: Fetcher | None = None  # set while working
+        self.fetcher: Fetcher | None = None  # these two are set while working
+        self.pool: ExtractionPool | None = None
         self._crawler: Crawler | None = None
         self._crawler_since = 0.0
         self._define_tasks()
@@ -175,7 +177,8 @@ class Fleet:
 
     async def fetch(self, url: str, site: Site) -> None:
         """One article; raises `ArticleFailed` (recorded in the store) for the retry strategy."""
-        await self.runner.article(url, site, self.crawler(), self.runner.repeated(site), SiteStats())
+        assert self.pool is not None, "jobs run inside Fleet.work"
+        await self.runner.article(url, site, self.crawler(), self.pool, self.runner.repeated(site), SiteStats())
 
     async def retry_stalled(self) -> None:
         manager = self.app.job_manager
@@ -198,9 +201,10 @@ class Fleet:
 
     async def work(self, *, concurrency: int, queues: list[str] | None = None, wait: bool = True) -> None:
         """Run a worker until stopped (SIGINT/SIGTERM finish the jobs in hand first)."""
-        async with fetcher_for(self.config.settings) as fetcher, self._open():
-            self.fetcher = fetcher
-            await self.app.run_worker_async(concurrency=concurrency, queues=queues or None, wait=wait)
+        settings = self.config.settings
+        with ExtractionPool(settings.extract_workers, settings.extract_timeout) as self.pool:
+            async with fetcher_for(settings) as self.fetcher, self._open():
+                await self.app.run_worker_async(concurrency=concurrency, queues=queues or None, wait=wait)
 
     async def schedule(self, *, once: bool = False) -> int:
         """Discovery per site on its interval (and discovery jobs run here); `once`: queue one per site now."""

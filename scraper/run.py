@@ -24,8 +24,11 @@ from protego import Protego
 from .config import Config, Settings, Site
 from .discover import Link, parse_feed, parse_listing, parse_sitemap
 from .errors import FetchError, LockedError, ScraperError
+from .extract_pool import ExtractionPool, ExtractorFailed
 from .fetch import Fetcher, FetchSettings, Response
-from .pipeline import REPEATED_LINE_ARTICLES, article_from_response, save
+from .output import write_article
+from .pipeline import REPEATED_LINE_ARTICLES, save
+from .report import Reporter
 from .store import SaveResult, Store
 from .urls import canonicalize
 
@@ -166,13 +169,14 @@ class Plan:
 
 
 class ArticleFailed(ScraperError):
-    """One article failed; the failure is already recorded in the store and the site's stats."""
+    """One article failed; the failure is already recorded in the store and the site's stats.
+    `permanent`: not worth fetching again on a later run; `internal`: our extraction failed, not the page."""
 
     def __init__(self, url: str, cause: Exception):
         if isinstance(cause, ScraperError):
             message = str(cause)
             self.permanent = not isinstance(cause, FetchError) or _permanent_status(cause.status)
-            self.internal = False
+            self.internal = isinstance(cause, ExtractorFailed)
         else:  # a page that crashes the extractor must not end the run for every site
             message = f"internal error on {url}: {type(cause).__name__}: {cause}"
             self.permanent = self.internal = True
@@ -195,31 +199,44 @@ class Runner:
     """The pipeline for sites: `plan` discovers one site, `article` handles one article. `run` runs
     whole sites in this process; the fleet's tasks (scraper/fleet.py) call `plan` and `article` alone."""
 
-    def __init__(self, config: Config, store: Store, *, limit: int | None = None, report: Callable[[str], None] = lambda _: None):
+    def __init__(self, config: Config, store: Store, *, limit: int | None = None, reporter: Reporter = Reporter()):
         self.config = config
         self.store = store
         self.limit = limit
-        self.report = report
+        self.reporter = reporter
 
     async def run(self, sites: list[Site]) -> dict[str, SiteStats]:
         stats = {site.name: SiteStats() for site in sites}
-        async with fetcher_for(self.config.settings) as fetcher:
-            crawler = Crawler(self.config, fetcher)
-            await asyncio.gather(*(self._site(site, crawler, stats[site.name]) for site in sites))
+        settings = self.config.settings
+        with ExtractionPool(settings.extract_workers, settings.extract_timeout) as pool:
+            async with fetcher_for(settings) as fetcher:
+                crawler = Crawler(self.config, fetcher)
+                await asyncio.gather(*(self._site(site, crawler, pool, stats[site.name]) for site in sites))
         return stats
 
-    async def _site(self, site: Site, crawler: Crawler, stats: SiteStats) -> None:
+    async def _site(self, site: Site, crawler: Crawler, pool: ExtractionPool, stats: SiteStats) -> None:
         try:
             plan = await self.plan(site, crawler, stats)
+            self.reporter.site_found(site.name, len(plan.new))
             repeated = self.repeated(site)
-            done = await asyncio.gather(*(self._attempt(url, site, crawler, repeated, stats) for url in plan.new))
+            done: list[bool] = []
+            pending = iter(plan.new)
+
+            async def take_pages() -> None:
+                # A fixed number of takers per site, not a task per URL: pages in memory stay bounded
+                # however many a sitemap lists, and a slow site holds up only its own takers.
+                for url in pending:
+                    done.append(await self._attempt(url, site, crawler, pool, repeated, stats))
+                    self.reporter.article_done(site.name)
+
+            await asyncio.gather(*(take_pages() for _ in range(min(len(plan.new), self.config.settings.concurrency))))
             # Everything listed was dealt with: next time, ask for changes only. Otherwise the
             # sources must list the rest again (articles over the cap, or that failed for now).
             if plan.complete and all(done):
                 self.remember_sources(plan)
         except ScraperError as exc:
             stats.fail(str(exc))
-        self.report(f"{site.name}: discovered {stats.discovered}, new {stats.new}, saved {stats.saved}, failed {stats.failed}")
+        self.reporter.site_done(site.name, stats)
 
     async def plan(self, site: Site, crawler: Crawler, stats: SiteStats) -> Plan:
         """Discover the site's article URLs and keep those not stored, not failed for good, allowed, up to the cap."""
@@ -239,6 +256,8 @@ class Runner:
 
     def repeated(self, site: Site) -> frozenset[str]:
         """The site's learned boilerplate lines, read before extracting its pages."""
+        if not self.config.settings.learn_boilerplate:
+            return frozenset()
         return frozenset(self.store.repeated_lines(site.name, REPEATED_LINE_ARTICLES))
 
     async def _discover(self, site: Site, crawler: Crawler, stats: SiteStats) -> tuple[list[str], dict]:
@@ -298,24 +317,27 @@ class Runner:
         urls = [link.url for link in links if _wanted(link.url, site)]
         return list(dict.fromkeys(urls)), validators
 
-    async def _attempt(self, url: str, site: Site, crawler: Crawler, repeated: frozenset[str], stats: SiteStats) -> bool:
+    async def _attempt(self, url: str, site: Site, crawler: Crawler, pool: ExtractionPool, repeated: frozenset[str], stats: SiteStats) -> bool:
         """`article`, for a run: False if it failed for now and is worth another try."""
         try:
-            await self.article(url, site, crawler, repeated, stats)
+            await self.article(url, site, crawler, pool, repeated, stats)
             return True
         except ArticleFailed as failed:
             return failed.permanent
 
-    async def article(self, url: str, site: Site, crawler: Crawler, repeated: frozenset[str], stats: SiteStats) -> None:
+    async def article(
+        self, url: str, site: Site, crawler: Crawler, pool: ExtractionPool, repeated: frozenset[str], stats: SiteStats
+    ) -> None:
         """Fetch, extract and save one article; on failure record it and raise `ArticleFailed`."""
+        settings = self.config.settings
         try:
             response = await crawler.get(url, page=True)
             stats.fetched += 1
-            # Extraction is CPU-bound: off the event loop. A thread, not a process pool, because forked
-            # workers would outlive a killed run and keep its lock.
-            article = await asyncio.to_thread(article_from_response, response, site=site, repeated=repeated)
-            if save(self.store, article, site.name) is not SaveResult.DUPLICATE:
+            article = await pool.extract(response, site=site, repeated=repeated)
+            if save(self.store, article, site.name, learn=settings.learn_boilerplate) is not SaveResult.DUPLICATE:
                 stats.saved += 1
+                if settings.out_dir:
+                    write_article(article, Path(settings.out_dir), site.name)
         except Exception as exc:
             failed = ArticleFailed(url, exc)
             self.store.record_failure(url, str(failed), permanent=failed.permanent)
@@ -374,11 +396,11 @@ def run_lock(path: Path) -> Iterator[None]:
         yield
 
 
-def run(config: Config, store: Store, *, sites: list[Site], limit: int | None, lock: Path, report: Callable[[str], None]) -> tuple[bool, dict]:
+def run(config: Config, store: Store, *, sites: list[Site], limit: int | None, lock: Path, reporter: Reporter = Reporter()) -> tuple[bool, dict]:
     """A whole scheduled run with its lock and its record in the store. Returns (ok, stats)."""
     with run_lock(lock):
         run_id = store.start_run()
-        stats = asyncio.run(Runner(config, store, limit=limit, report=report).run(sites))
+        stats = asyncio.run(Runner(config, store, limit=limit, reporter=reporter).run(sites))
         ok = not any(s.failed for s in stats.values())
         store.finish_run(run_id, {name: asdict(s) for name, s in stats.items()}, ok=ok)
     return ok, stats

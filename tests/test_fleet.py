@@ -183,6 +183,7 @@ def test_article_retries_are_bounded_and_skip_pages_that_cannot_change():
     from procrastinate.jobs import Job
 
     from scraper.errors import FetchError, NotArticleError
+    from scraper.extract_pool import ExtractorFailed
 
     retry = ArticleRetry(attempts=2, wait=10)
 
@@ -191,7 +192,8 @@ def test_article_retries_are_bounded_and_skip_pages_that_cannot_change():
         return retry.get_retry_decision(exception=ArticleFailed("https://x.test/a", cause), job=job)
 
     assert decision(FetchError("timed out", status=None), 0) is not None
-    assert decision(RuntimeError("extractor crashed"), 1) is not None  # a crash may be the machine's, not the page's
-    assert decision(RuntimeError("extractor crashed"), 2) is None  # then the job is parked
+    assert decision(ExtractorFailed("extractor crashed"), 1) is not None  # a crash may be the machine's, not the page's
+    assert decision(ExtractorFailed("extractor crashed"), 2) is None  # then the job is parked
+    assert decision(RuntimeError("a bug"), 0) is not None
     assert decision(FetchError("HTTP 404", status=404), 0) is None
     assert decision(NotArticleError("a PDF"), 0) is None
