@@ -87,6 +87,10 @@ class SharedHostGate(HostGate):
                 # Woken too late (a busy machine): the next turn may be near; take a new one.
             yield
 
+    def back_off(self, seconds: float) -> None:
+        super().back_off(seconds)
+        self.store.hold_host(self.host, self.delay)
+
 
 class FleetCrawler(Crawler):
     """A worker's crawler: host turns and robots.txt shared through the database by the whole fleet."""
@@ -102,10 +106,6 @@ class FleetCrawler(Crawler):
             text = await super().robots_txt(origin)
             self.store.set_robots(origin, text)
         return text
-
-    def back_off(self, seconds: float) -> None:
-        super().back_off(seconds)
-        self.store.hold_host(self.host, self.delay)
 
 
 class Fleet:

@@ -197,3 +197,18 @@ def test_article_retries_are_bounded_and_skip_pages_that_cannot_change():
     assert decision(RuntimeError("a bug"), 0) is not None
     assert decision(FetchError("HTTP 404", status=404), 0) is None
     assert decision(NotArticleError("a PDF"), 0) is None
+
+
+def test_host_turns_are_shared_through_the_database_and_a_back_off_holds_the_host(db):
+    from scraper.fleet import SharedHostGate
+
+    store = Store(db)
+    try:
+        one, other = (SharedHostGate(store, "127.0.0.1:8000", 0.5, 2) for _ in range(2))  # two workers' gates
+        waits = [store.reserve_turn(gate.host, gate.delay) for gate in (one, other, one)]
+        assert waits[0] < 0.1 and 0.4 < waits[1] - waits[0] < 0.6 and 0.4 < waits[2] - waits[1] < 0.6
+        other.back_off(10.0)  # a 429 seen by one worker holds the host for all
+        assert store.reserve_turn(one.host, one.delay) > 9.0
+        assert store.reserve_turn("127.0.0.1:8001", 0.5) < 0.1  # other hosts go on
+    finally:
+        store.close()
