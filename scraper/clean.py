@@ -141,17 +141,18 @@ class _Pass:
     # passes --------------------------------------------------------------------------------
 
     def line_rules(self) -> None:
-        any_rule = self.rules.any_line_rule
+        rules = [(rule, _lowercase_form(rule.pattern)) for rule in self.rules.lines]
+        longest_title = 2 * max(map(len, self.titles), default=0)  # folding never halves a line
         for i, line in enumerate(self.lines):
-            if self.titles and any(_is_title(_folded(line), title) for title in self.titles):
+            if len(line) <= longest_title and any(_is_title(_folded(line), title) for title in self.titles):
                 self.remove(i, "title repeated in the text", "title-repeat")
             elif self.repeated and line_key(line) in self.repeated:
                 self.remove(i, "line repeated across many articles of this site", "site-repeated")
-            elif any_rule.search(line):
-                for rule in self.rules.lines:
-                    if rule.pattern.search(line):
-                        self.remove(i, rule.reason, rule.id)
-                        break
+            else:
+                lowered = line.lower()
+                rule = next((rule for rule, pattern in rules if pattern.search(lowered)), None)
+                if rule:
+                    self.remove(i, rule.reason, rule.id)
 
     def split_promos(self) -> None:
         """A prompt broken over lines ("Navigate Asia in / a new global order / Get ... inbox.")."""
@@ -326,6 +327,16 @@ def _is_title(folded_line: str, folded_title: str) -> bool:
     return folded_line == folded_title or (
         len(folded_line) >= 0.6 * len(folded_title) and folded_title.startswith(folded_line + " ")
     )
+
+
+@lru_cache(maxsize=1024)
+def _lowercase_form(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """The same rule, case-sensitive, for lowercased lines: `re` runs it several times faster.
+
+    Rules are written in lowercase; one with a capital letter outside an escape keeps its flag."""
+    if re.search(r"(?<!\\)[A-Z]", pattern.pattern):
+        return pattern
+    return re.compile(pattern.pattern)
 
 
 def _folded(line: str) -> str:
