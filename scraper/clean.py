@@ -195,10 +195,14 @@ class _Pass:
             kept = self.kept()
             after = kept[kept.index(i) + 1 :]
             vocab = self.vocabulary({i, *after})
-            listed = []
-            for j in after:
+            listed: list[int] = []
+            for n, j in enumerate(after):
+                # A run of headlines is the list, however close to the article's topic ("Related
+                # Articles" are related by design); one short line before prose is a subheading.
+                is_list = _is_list_line(self.lines[j])
+                in_run = is_list and (bool(listed) or n + 1 == len(after) or _is_list_line(self.lines[after[n + 1]]))
                 relevance = self.relevance(j, vocab)
-                if relevance < UNRELATED or (_is_list_line(self.lines[j]) and relevance < RELATED):
+                if in_run or relevance < UNRELATED or (is_list and relevance < RELATED):
                     listed.append(j)
                 else:
                     break
