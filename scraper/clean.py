@@ -34,7 +34,9 @@ _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 _ENDS_SENTENCE = re.compile(r"[.!?。！？:;\"'”’»)\]]$")
 _ELLIPSIS_END = re.compile(r"(\.\.\.|…)\s*$")
 _TAG_SEPARATOR = re.compile(r"\s[,|·•/]\s|\s\|\s?")
-_TAG_PREFIX = re.compile(r"^(tags?|topics?|keywords?|schlagwörter|themen|étiquettes|etiquetas|tópicos|temas)\s*:\s*(.+)$", re.I)
+_TAG_LABEL = re.compile(
+    r"^(tags?|topics?|keywords?|filed under|categories|schlagwörter|themen|étiquettes|etiquetas|tópicos|temas|kategori)\s*(:\s*(?P<tags>.*))?$", re.I
+)
 _STOPWORDS = frozenset(
     """the and for are but not you all any can had her was one our out day get has him his how man new now
     old see two way who boy did its let put say she too use that with have this will your from they know
@@ -172,16 +174,18 @@ class _Pass:
     def tag_lines(self) -> None:
         kept = self.kept()
         body_end = _last_paragraph(self.lines, kept)
+        label_alone = False  # a "Tags" line whose tags are on the next line
         for i in kept:
             line = self.lines[i]
-            prefixed = _TAG_PREFIX.match(line)
-            if prefixed:
-                tags = _split_tags(prefixed.group(2))
-            elif i > body_end and len(_TAG_SEPARATOR.findall(line)) >= 2 and not _ENDS_SENTENCE.search(line):
-                tags = _split_tags(line)
+            labelled = _TAG_LABEL.match(line)
+            if labelled:
+                tags = _split_tags(labelled.group("tags") or "")
+                label_alone = not tags
+            elif label_alone or (i > body_end and len(_TAG_SEPARATOR.findall(line)) >= 2 and not _ENDS_SENTENCE.search(line)):
+                tags, label_alone = _split_tags(line), False
             else:
                 continue
-            if tags and all(len(t.split()) <= 5 for t in tags):
+            if all(len(t.split()) <= 5 for t in tags):  # a label with no tags goes too
                 self.tags.extend(t for t in tags if t not in self.tags)
                 self.remove(i, "tag line (moved to tags)", "furniture.tags")
 

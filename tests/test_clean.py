@@ -73,8 +73,9 @@ def test_stop_heading_cuts_unrelated_list_but_keeps_relevant_text():
     assert clean(text).text == text
 
 
-def test_tag_line_moves_to_tags():
-    result = clean(ARTICLE + "\nVietnam , EU , Hanoi , trade")
+@pytest.mark.parametrize("tag_lines", ["Vietnam , EU , Hanoi , trade", "Tags: Vietnam, EU, Hanoi, trade", "Topics\nVietnam, EU, Hanoi, trade"])
+def test_tag_line_moves_to_tags(tag_lines):
+    result = clean(ARTICLE + "\n" + tag_lines)
     assert result.text == ARTICLE
     assert result.tags == ["Vietnam", "EU", "Hanoi", "trade"]
 
