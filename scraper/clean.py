@@ -57,6 +57,7 @@ MIN_BODY = 8  # an article this short is never cut at the end
 MIN_COHESION = 0.3  # below this a text's paragraphs share too little to judge topic drift
 TAIL_RATIO = 0.5  # a tail of other news relates to the article at under this share of its cohesion
 LIST_LINE_WORDS = 25  # a headline in a list is shorter than this and has no final full stop
+MAX_RULE_LINE = 600  # characters; prompts, captions and credits are shorter: a longer line is prose
 
 
 @dataclass(slots=True)
@@ -150,7 +151,7 @@ class _Pass:
                 self.remove(i, "title repeated in the text", "title-repeat")
             elif self.repeated and line_key(line) in self.repeated:
                 self.remove(i, "line repeated across many articles of this site", "site-repeated")
-            else:
+            elif len(line) <= MAX_RULE_LINE:
                 lowered = line.lower()
                 rule = next((rule for rule, pattern in rules if pattern.search(lowered)), None)
                 if rule:
