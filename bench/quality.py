@@ -74,8 +74,12 @@ def run(systems: dict, pages: dict) -> tuple[dict, dict]:
     return outputs, seconds
 
 
+def _key(line: str) -> str:
+    return " ".join(_TOKEN.findall(line.casefold()))
+
+
 def _lines(text: str) -> dict[str, str]:
-    return {" ".join(_TOKEN.findall(line.casefold())): line for line in text.splitlines() if _TOKEN.search(line)}
+    return {_key(line): line for line in text.splitlines() if _TOKEN.search(line)}
 
 
 def reason(article: Article | None, truth: str, peer: str) -> str:
@@ -88,7 +92,7 @@ def reason(article: Article | None, truth: str, peer: str) -> str:
     extra = [line for key, line in ours.items() if key not in wanted and key not in theirs]
     if missed and sum(map(len, missed)) >= sum(map(len, extra)):
         line = max(missed, key=len)
-        rule = next((r.rule for r in article.removed if " ".join(_TOKEN.findall(r.text.casefold())) == " ".join(_TOKEN.findall(line.casefold()))), None)
+        rule = next((r.rule for r in article.removed if _key(r.text) == _key(line)), None)
         return f"misses {len(missed)} line(s), {'removed by ' + rule if rule else 'not extracted'}: {line[:60]!r}"
     if extra:
         return f"keeps {len(extra)} line(s) not in the truth: {max(extra, key=len)[:60]!r}"
