@@ -45,7 +45,12 @@ _STOPWORDS = frozenset(
     should about after before being between both during each into only same then through under until
     where whom why year years last first just even because since against among across within without
     der die das und mit von den dem des ein eine einer sich nicht auch auf für ist les des une dans pour
-    par sur avec est que qui los las una con por para del que como más dos""".split()
+    par sur avec est que qui los las una con por para del que como más dos
+    che per della delle dello degli dalla dal nel nella nei sono anche come più questo questa essere stato
+    ancora quanto prima dopo ogni loro uno gli non una dei alla alle sul sulla tra fra
+    não uma com por para dos das nos nas mais seu sua como foi ser está são pelo pela também ainda
+    yang dan untuk dengan dari ini itu pada dalam akan tidak ada oleh juga sudah telah bagi kepada
+    atau saat lebih karena mereka kami kita bahwa""".split()
 )
 
 # Relevance is the share of a line's content words found in the article's own vocabulary.
@@ -191,8 +196,15 @@ class _Pass:
                 self.remove(i, "tag line (moved to tags)", "furniture.tags")
 
     def stop_headings(self) -> None:
-        # From the last heading up, so that a heading left with nothing after it goes too,
-        # and cleaning the output again changes nothing.
+        # Until nothing changes, so that cleaning the output again changes nothing: a cut shrinks
+        # the article's vocabulary, which can leave what follows another heading unrelated.
+        removed = -1
+        while removed != len(self.removed):
+            removed = len(self.removed)
+            self.cut_after_stop_headings()
+
+    def cut_after_stop_headings(self) -> None:
+        # From the last heading up, so that a heading left with nothing after it goes too.
         for i in reversed(self.kept()):
             line = self.lines[i].rstrip(" :»›>.…")
             if len(line) > 60 or not any(p.match(line) for p in self.rules.stop_headings):
