@@ -329,7 +329,7 @@ def schedule(
     quiet: QuietOpt = False,
 ) -> None:
     """Discover every site on its interval (the fleet's cron); discovery jobs queue the new articles."""
-    with _fleet(config, db, quiet) as fleet:
+    with _fleet(config, db, quiet or once) as fleet:
         queued = asyncio.run(fleet.schedule(once=once))
     if once:
         print(f"queued {queued} discoveries ({len(fleet.config.sites) - queued} already waiting)", file=sys.stderr)

@@ -113,7 +113,7 @@ class Fleet:
 
     def __init__(self, config: Config, store: Store):
         if store.engine.dialect.name != "postgresql":
-            raise UsageError("the fleet needs a PostgreSQL store: --db postgresql://… or SCRAPER_DB")
+            raise UsageError("the fleet needs a PostgreSQL store: pass --db postgresql://… or set db in [settings]")
         self.config = config
         self.store = store
         self.runner = Runner(config, store)
