@@ -7,11 +7,12 @@ key, e.g. ``config/sites.toml:12: sites[1].article_pattern: bad regex (unbalance
 from __future__ import annotations
 
 import re
+import string
 import tomllib
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .errors import ConfigError
 
@@ -19,10 +20,9 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_RULES = CONFIG_DIR / "rules.toml"
 DEFAULT_SITES = CONFIG_DIR / "sites.toml"
 
-# Patterns come from config files people edit; refuse the shapes that backtrack catastrophically
-# (a quantified group that is itself quantified, such as (a+)+ or (\w*)*).
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*](?:[^()\\]|\\.)*\)[+*{]")
 MAX_PATTERN_LENGTH = 2000
+_VARIABLE_REPEAT = re.compile(r"[*+]|\{\d*,\d*\}")  # a repeat whose count the engine may revise
+_PROBE_CHARS = string.printable + "\u00a0\u00e9\u00df\u65e5"
 
 
 @dataclass(frozen=True)
@@ -188,8 +188,11 @@ class _Validator:
     def regex(self, key: str, pattern: str, *, whole_line: bool = False) -> re.Pattern[str]:
         if len(pattern) > MAX_PATTERN_LENGTH:
             raise self.fail(key, f"pattern longer than {MAX_PATTERN_LENGTH} characters")
-        if _NESTED_QUANTIFIER.search(pattern):
-            raise self.fail(key, "nested quantifier such as (a+)+ can backtrack catastrophically; rewrite it")
+        if _backtracks_catastrophically(pattern):
+            raise self.fail(
+                key, "a repeated group holding a repeat, (a+)+, or branches that start alike, (a|ab)*, "
+                "can backtrack catastrophically; rewrite it (an atomic group (?>...) does not backtrack)",
+            )
         try:
             return re.compile(rf"^(?:{pattern})$" if whole_line else pattern, re.IGNORECASE)
         except re.error as exc:
@@ -221,6 +224,87 @@ class _Validator:
             except Exception:  # selectolax raises a bare exception type for bad CSS
                 raise self.fail(f"{key}.{name}[{i}]", f"bad CSS selector {selector!r}") from None
         return selectors
+
+
+# --- patterns that backtrack catastrophically ---------------------------------------------------
+# Patterns come from config files people edit and run over text strangers wrote, and Python's re
+# cannot be interrupted. So the shapes that take exponential time are refused at load: a repeated
+# group holding a variable repeat, (a+)+ or (.*a){20}, and a repeated group whose branches can start
+# with the same character, (a|ab)*. A false alarm costs a rewrite; a miss could hang a run.
+
+
+def _backtracks_catastrophically(pattern: str) -> bool:
+    opened: list[int] = []
+    for i, char in _syntax(pattern):
+        if char == "(":
+            opened.append(i)
+        elif char == ")" and opened:
+            body, after = pattern[opened.pop() + 1 : i], pattern[i + 1 :]
+            if body.startswith("?>") or not after.startswith(("*", "+", "{")):  # atomic, or not repeated
+                continue
+            if _has_variable_repeat(body) or (_VARIABLE_REPEAT.match(after) and _branches_overlap(body)):
+                return True
+    return False
+
+
+def _syntax(pattern: str) -> Iterator[tuple[int, str]]:
+    """(index, char) of the pattern's syntax characters: escapes and [classes] are skipped whole."""
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "[":
+            i = _class_end(pattern, i)
+            continue
+        yield i, char
+        i += 1
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """Index just after the character class opening at `start` ([]a] and [^]a] hold a literal ])."""
+    i = start + 1 + (pattern[start + 1 : start + 2] == "^")
+    i += pattern[i : i + 1] == "]"
+    while i < len(pattern) and pattern[i] != "]":
+        i += 2 if pattern[i] == "\\" else 1
+    return i + 1
+
+
+def _has_variable_repeat(body: str) -> bool:
+    for i, char in _syntax(body):
+        repeat = _VARIABLE_REPEAT.match(body, i) if char in "*+{" else None
+        # A + right after another repeat makes that one possessive (a++ never gives back), not a repeat.
+        if repeat and body[i - 1 : i] not in ("*", "+", "?", "}") and not body.startswith("+", repeat.end()):
+            return True
+    return False
+
+
+def _branches_overlap(body: str) -> bool:
+    depth, cuts = 0, [-1]
+    for i, char in _syntax(body):
+        depth += (char == "(") - (char == ")")
+        if char == "|" and depth == 0:
+            cuts.append(i)
+    if len(cuts) == 1:
+        return False
+    branches = [body[a + 1 : b] for a, b in zip(cuts, [*cuts[1:], len(body)])]
+    firsts = [_first_char_pattern(b.removeprefix("?:")) for b in branches]
+    matched = [{c for c in _PROBE_CHARS if first.fullmatch(c)} for first in firsts if first is not None]
+    return any(a & b for n, a in enumerate(matched) for b in matched[n + 1 :])
+
+
+def _first_char_pattern(branch: str) -> re.Pattern[str] | None:
+    """What the branch's first character may be, as a one-character pattern; None if it may be empty."""
+    if not branch:
+        return None
+    if branch[0] in "(.":  # a nested group could start with anything
+        return re.compile(".", re.S)
+    end = _class_end(branch, 0) if branch[0] == "[" else 2 if branch[0] == "\\" else 1
+    try:
+        return re.compile(branch[:end], re.I | re.S)
+    except re.error:  # a back-reference or such: assume the worst
+        return re.compile(".", re.S)
 
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:

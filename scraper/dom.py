@@ -19,6 +19,8 @@ _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _NEVER_DROP = frozenset({"html", "head", "body", "main", "article", "title", "meta", "link"})
 MAX_SHARE_OF_TEXT = 0.3  # a token match may not remove more than this share of the page text
 _ARTICLE_MARKERS = 'article, main, h1, [itemprop="articleBody"]'  # a block holding these is the article's
+# No real class, id or style is this long; trafilatura's regexes take seconds over a megabyte-long one.
+MAX_ATTRIBUTE_CHARS = 2000
 
 
 def parse(html: str) -> LexborHTMLParser:
@@ -35,6 +37,7 @@ def prune(tree: LexborHTMLParser, rules: DomRules) -> LexborHTMLParser:
     if body is None:
         return tree
     body.strip_tags(list(rules.drop_tags))  # the body only: JSON-LD metadata in <head> stays
+    _drop_giant_attributes(body)
     page_text = len(body.text(deep=True, separator=" ", strip=True)) or 1
     doomed: list[LexborNode] = []
     stack = [body.child] if body.child else []
@@ -42,6 +45,8 @@ def prune(tree: LexborHTMLParser, rules: DomRules) -> LexborHTMLParser:
         node = stack.pop()
         if node.next is not None:
             stack.append(node.next)
+        if not node.tag.startswith("-"):
+            _drop_giant_attributes(node)
         if node.tag.startswith("-") or node.tag in _NEVER_DROP:  # text, comments: nothing to judge
             if node.child is not None:
                 stack.append(node.child)
@@ -53,6 +58,12 @@ def prune(tree: LexborHTMLParser, rules: DomRules) -> LexborHTMLParser:
     for node in doomed:
         node.decompose()
     return tree
+
+
+def _drop_giant_attributes(node: LexborNode) -> None:
+    for name, value in node.attributes.items():
+        if value and len(value) > MAX_ATTRIBUTE_CHARS:
+            del node.attrs[name]
 
 
 def _is_junk(node: LexborNode, rules: DomRules, page_text: int) -> bool:

@@ -23,7 +23,7 @@ from protego import Protego
 
 from .config import Config, Site
 from .discover import Link, parse_feed, parse_listing, parse_sitemap
-from .errors import FetchError, LockedError, ScraperError
+from .errors import FetchError, LockedError, ScraperError, redact
 from .fetch import Fetcher, FetchSettings, Response
 from .pipeline import REPEATED_LINE_ARTICLES, article_from_response, save
 from .store import SaveResult, Store
@@ -44,7 +44,7 @@ class SiteStats:
     def fail(self, message: str) -> None:
         self.failed += 1
         if len(self.errors) < 20:  # a summary, not a dump
-            self.errors.append(" ".join(message.split()))
+            self.errors.append(" ".join(redact(message).split()))
 
 
 class HostGate:
