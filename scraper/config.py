@@ -103,6 +103,7 @@ class Settings:
     max_bytes: int = 10 * 1024 * 1024
     max_pages_per_site: int = 500  # new articles fetched per site per run
     max_sitemap_depth: int = 3  # sitemap index nesting followed
+    max_sitemaps_per_site: int = 100  # sitemap files read per site per run, however many indexes list
     out_dir: str | None = None  # also write .txt/.json files here when set
     learn_boilerplate: bool = True
 
@@ -403,6 +404,7 @@ def _setting(v: _Validator, raw: dict, name: str, annotation: str) -> Any:
     checks: dict[str, Callable[[Any], bool]] = {
         "delay": lambda x: x >= 0, "concurrency": lambda x: x >= 1, "per_host_concurrency": lambda x: x >= 1,
         "max_bytes": lambda x: x > 0, "max_pages_per_site": lambda x: x >= 0, "max_sitemap_depth": lambda x: x >= 0,
+        "max_sitemaps_per_site": lambda x: x >= 0,
         "connect_timeout": lambda x: x > 0, "read_timeout": lambda x: x > 0, "total_timeout": lambda x: x > 0,
     }
     if name in checks and not checks[name](value):

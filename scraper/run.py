@@ -209,7 +209,8 @@ class Runner:
                 links.extend(parsed(lambda: parse_feed(response.content, url)) or [])
 
         async def sitemap(url: str, depth: int, seen: set[str]) -> None:
-            if url in seen or depth > self.config.settings.max_sitemap_depth:
+            settings = self.config.settings
+            if url in seen or depth > settings.max_sitemap_depth or len(seen) >= settings.max_sitemaps_per_site:
                 return
             seen.add(url)
             if response := await source(url):
