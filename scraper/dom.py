@@ -21,10 +21,14 @@ MAX_SHARE_OF_TEXT = 0.3  # a token match may not remove more than this share of 
 _ARTICLE_MARKERS = 'article, main, h1, [itemprop="articleBody"]'  # a block holding these is the article's
 # No real class, id or style is this long; trafilatura's regexes take seconds over a megabyte-long one.
 MAX_ATTRIBUTE_CHARS = 2000
+# HTML parsers (lexbor's and lxml's) take time quadratic in an element's attribute count: a start
+# tag with thousands of attributes is an attack, not markup, and is cut to its bare name before
+# parsing. Possessive repeats: one pass over any page, no backtracking.
+_ATTRIBUTE_FLOOD = re.compile(r"""<([a-zA-Z][\w:-]*)(?:\s++|[^\s<>"']++|"[^"]*+"|'[^']*+'){2000,}+>""")
 
 
 def parse(html: str) -> LexborHTMLParser:
-    return LexborHTMLParser(html)
+    return LexborHTMLParser(_ATTRIBUTE_FLOOD.sub(r"<\1>", html))
 
 
 def prune(tree: LexborHTMLParser, rules: DomRules) -> LexborHTMLParser:
