@@ -96,14 +96,15 @@ def test_runs_killed_at_random_moments_lose_and_double_nothing(backend: str, htt
     db = f"sqlite:///{tmp_path / 'articles.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
     site = KillingSite(httpserver)
     site.publish(*synthetic_pages(30, rng))
-    cfg = write_config(tmp_path / "sites.toml", {**SETTINGS, "db": db, "concurrency": 4}, [site.site_entry()])
+    settings = {**SETTINGS, "db": db, "concurrency": 4, "read_timeout": 20.0, "total_timeout": 60.0}  # slow machines time out nothing
+    cfg = write_config(tmp_path / "sites.toml", settings, [site.site_entry()])
     command = [str(ROOT / ".venv" / "bin" / "scraper"), "run", "--config", str(cfg), "--quiet"]
 
     killed = 0
     for _ in range(KILLS):
         process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         site.arm(process, kill_at=rng.randint(1, 12), delay=rng.uniform(0, 0.25))
-        _, err = process.communicate(timeout=60)
+        _, err = process.communicate(timeout=120)
         killed += process.returncode == -signal.SIGKILL
         assert process.returncode in (0, -signal.SIGKILL), err.decode()
     site.arm(None, kill_at=0, delay=0)
