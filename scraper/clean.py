@@ -34,7 +34,9 @@ _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 _ENDS_SENTENCE = re.compile(r"[.!?。！？:;\"'”’»)\]]$")
 _ELLIPSIS_END = re.compile(r"(\.\.\.|…)\s*$")
 _TAG_SEPARATOR = re.compile(r"\s[,|·•/]\s|\s\|\s?")
-_TAG_PREFIX = re.compile(r"^(tags?|topics?|keywords?|schlagwörter|themen|étiquettes|etiquetas|tópicos|temas)\s*:\s*(.+)$", re.I)
+_TAG_LABEL = re.compile(
+    r"^(tags?|topics?|keywords?|filed under|categories|schlagwörter|themen|étiquettes|etiquetas|tópicos|temas|kategori)\s*(:\s*(?P<tags>.*))?$", re.I
+)
 _STOPWORDS = frozenset(
     """the and for are but not you all any can had her was one our out day get has him his how man new now
     old see two way who boy did its let put say she too use that with have this will your from they know
@@ -43,7 +45,12 @@ _STOPWORDS = frozenset(
     should about after before being between both during each into only same then through under until
     where whom why year years last first just even because since against among across within without
     der die das und mit von den dem des ein eine einer sich nicht auch auf für ist les des une dans pour
-    par sur avec est que qui los las una con por para del que como más dos""".split()
+    par sur avec est que qui los las una con por para del que como más dos
+    che per della delle dello degli dalla dal nel nella nei sono anche come più questo questa essere stato
+    ancora quanto prima dopo ogni loro uno gli non una dei alla alle sul sulla tra fra
+    não uma com por para dos das nos nas mais seu sua como foi ser está são pelo pela também ainda
+    yang dan untuk dengan dari ini itu pada dalam akan tidak ada oleh juga sudah telah bagi kepada
+    atau saat lebih karena mereka kami kita bahwa""".split()
 )
 
 # Relevance is the share of a line's content words found in the article's own vocabulary.
@@ -55,6 +62,7 @@ MIN_BODY = 8  # an article this short is never cut at the end
 MIN_COHESION = 0.3  # below this a text's paragraphs share too little to judge topic drift
 TAIL_RATIO = 0.5  # a tail of other news relates to the article at under this share of its cohesion
 LIST_LINE_WORDS = 25  # a headline in a list is shorter than this and has no final full stop
+MAX_RULE_LINE = 600  # characters; prompts, captions and credits are shorter: a longer line is prose
 
 
 @dataclass(slots=True)
@@ -141,17 +149,18 @@ class _Pass:
     # passes --------------------------------------------------------------------------------
 
     def line_rules(self) -> None:
-        any_rule = self.rules.any_line_rule
+        rules = [(rule, _lowercase_form(rule.pattern)) for rule in self.rules.lines]
+        longest_title = 2 * max(map(len, self.titles), default=0)  # folding never halves a line
         for i, line in enumerate(self.lines):
-            if self.titles and any(_is_title(_folded(line), title) for title in self.titles):
+            if len(line) <= longest_title and any(_is_title(_folded(line), title) for title in self.titles):
                 self.remove(i, "title repeated in the text", "title-repeat")
             elif self.repeated and line_key(line) in self.repeated:
                 self.remove(i, "line repeated across many articles of this site", "site-repeated")
-            elif any_rule.search(line):
-                for rule in self.rules.lines:
-                    if rule.pattern.search(line):
-                        self.remove(i, rule.reason, rule.id)
-                        break
+            elif len(line) <= MAX_RULE_LINE:
+                lowered = line.lower()
+                rule = next((rule for rule, pattern in rules if pattern.search(lowered)), None)
+                if rule:
+                    self.remove(i, rule.reason, rule.id)
 
     def split_promos(self) -> None:
         """A prompt broken over lines ("Navigate Asia in / a new global order / Get ... inbox.")."""
@@ -171,22 +180,31 @@ class _Pass:
     def tag_lines(self) -> None:
         kept = self.kept()
         body_end = _last_paragraph(self.lines, kept)
+        label_alone = False  # a "Tags" line whose tags are on the next line
         for i in kept:
             line = self.lines[i]
-            prefixed = _TAG_PREFIX.match(line)
-            if prefixed:
-                tags = _split_tags(prefixed.group(2))
-            elif i > body_end and len(_TAG_SEPARATOR.findall(line)) >= 2 and not _ENDS_SENTENCE.search(line):
-                tags = _split_tags(line)
+            labelled = _TAG_LABEL.match(line)
+            if labelled:
+                tags = _split_tags(labelled.group("tags") or "")
+                label_alone = not tags
+            elif label_alone or (i > body_end and len(_TAG_SEPARATOR.findall(line)) >= 2 and not _ENDS_SENTENCE.search(line)):
+                tags, label_alone = _split_tags(line), False
             else:
                 continue
-            if tags and all(len(t.split()) <= 5 for t in tags):
+            if all(len(t.split()) <= 5 for t in tags):  # a label with no tags goes too
                 self.tags.extend(t for t in tags if t not in self.tags)
                 self.remove(i, "tag line (moved to tags)", "furniture.tags")
 
     def stop_headings(self) -> None:
-        # From the last heading up, so that a heading left with nothing after it goes too,
-        # and cleaning the output again changes nothing.
+        # Until nothing changes, so that cleaning the output again changes nothing: a cut shrinks
+        # the article's vocabulary, which can leave what follows another heading unrelated.
+        removed = -1
+        while removed != len(self.removed):
+            removed = len(self.removed)
+            self.cut_after_stop_headings()
+
+    def cut_after_stop_headings(self) -> None:
+        # From the last heading up, so that a heading left with nothing after it goes too.
         for i in reversed(self.kept()):
             line = self.lines[i].rstrip(" :»›>.…")
             if len(line) > 60 or not any(p.match(line) for p in self.rules.stop_headings):
@@ -194,10 +212,14 @@ class _Pass:
             kept = self.kept()
             after = kept[kept.index(i) + 1 :]
             vocab = self.vocabulary({i, *after})
-            listed = []
-            for j in after:
+            listed: list[int] = []
+            for n, j in enumerate(after):
+                # A run of headlines is the list, however close to the article's topic ("Related
+                # Articles" are related by design); one short line before prose is a subheading.
+                is_list = _is_list_line(self.lines[j])
+                in_run = is_list and (bool(listed) or n + 1 == len(after) or _is_list_line(self.lines[after[n + 1]]))
                 relevance = self.relevance(j, vocab)
-                if relevance < UNRELATED or (_is_list_line(self.lines[j]) and relevance < RELATED):
+                if in_run or relevance < UNRELATED or (is_list and relevance < RELATED):
                     listed.append(j)
                 else:
                     break
@@ -326,6 +348,16 @@ def _is_title(folded_line: str, folded_title: str) -> bool:
     return folded_line == folded_title or (
         len(folded_line) >= 0.6 * len(folded_title) and folded_title.startswith(folded_line + " ")
     )
+
+
+@lru_cache(maxsize=1024)
+def _lowercase_form(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """The same rule, case-sensitive, for lowercased lines: `re` runs it several times faster.
+
+    Rules are written in lowercase; one with a capital letter outside an escape keeps its flag."""
+    if re.search(r"(?<!\\)[A-Z]", pattern.pattern):
+        return pattern
+    return re.compile(pattern.pattern)
 
 
 def _folded(line: str) -> str:

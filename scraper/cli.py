@@ -197,27 +197,26 @@ def run_sites(
     log_format: Annotated[str, typer.Option("--log-format", help="text or json.")] = "text",
 ) -> None:
     """Discover and save new articles for every configured site (the job to put in cron)."""
+    from .report import LogReporter, ProgressReporter
     from .run import run
 
+    if log_format not in ("text", "json"):
+        raise UsageError(f"--log-format must be text or json, not {log_format!r}")
     cfg = load_config(config)
     sites = [s for s in cfg.sites if not site or s.name in site]
     unknown = set(site or ()) - {s.name for s in cfg.sites}
     if unknown:
         raise UsageError(f"unknown site {sorted(unknown)[0]!r} (not in {config})")
-
-    def report(line: str) -> None:
-        if not quiet:
-            print(json.dumps({"event": "site", "message": line}) if log_format == "json" else line, file=sys.stderr)
-
-    db_url = db or cfg.settings.db
-    store = _open_store(db_url)
+    if not quiet and log_format == "text" and sys.stderr.isatty():
+        reporter = ProgressReporter()
+    else:
+        reporter = LogReporter(json_lines=log_format == "json", quiet=quiet)
+    store = _open_store(db or cfg.settings.db)
     try:
-        ok, stats = run(cfg, store, sites=sites, limit=limit, lock=_lock_path(store.url), report=report)
+        ok, _ = run(cfg, store, sites=sites, limit=limit, lock=_lock_path(store.url), reporter=reporter)
     finally:
+        reporter.close()
         store.close()
-    for name, s in stats.items():
-        for error in s.errors:
-            report(f"{name}: {error}")
     if not ok:
         raise typer.Exit(1)
 

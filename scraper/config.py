@@ -105,7 +105,9 @@ class Settings:
     max_sitemap_depth: int = 3  # sitemap index nesting followed
     max_sitemaps_per_site: int = 100  # sitemap files read per site per run, however many indexes list
     out_dir: str | None = None  # also write .txt/.json files here when set
-    learn_boilerplate: bool = True
+    learn_boilerplate: bool = True  # learn each site's repeated lines and drop them from its pages
+    extract_workers: int | None = None  # extraction processes; None = one per core
+    extract_timeout: float = 30.0  # seconds of extraction per page before it is cut off
 
 
 @dataclass(frozen=True)
@@ -406,6 +408,7 @@ def _setting(v: _Validator, raw: dict, name: str, annotation: str) -> Any:
         "max_bytes": lambda x: x > 0, "max_pages_per_site": lambda x: x >= 0, "max_sitemap_depth": lambda x: x >= 0,
         "max_sitemaps_per_site": lambda x: x >= 0,
         "connect_timeout": lambda x: x > 0, "read_timeout": lambda x: x > 0, "total_timeout": lambda x: x > 0,
+        "extract_workers": lambda x: x >= 1, "extract_timeout": lambda x: x > 0,
     }
     if name in checks and not checks[name](value):
         raise v.fail(f"settings.{name}", f"value {value!r} out of range")

@@ -1,9 +1,10 @@
 """The DOM stage: drop junk elements with selectolax before trafilatura sees the page.
 
 One parse and one walk. An element goes when its tag, role, hidden state or class/id/aria tokens
-mark it as junk, when it is a list made mostly of links, or when a site selector names it; an
-element holding most of the page's text is never dropped by token (a `class="post share-enabled"`
-on the article itself must not cost us the article).
+mark it as junk, when it is a list or a paragraph made mostly of links, when it is a heading that
+repeats the page's description (the standfirst), or when a site selector names it; an element
+holding most of the page's text is never dropped by token (a `class="post share-enabled"` on the
+article itself must not cost us the article). Tables used for layout are unwrapped.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ _TOKEN_SPLIT = re.compile(r"[\s_\-]+")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _NEVER_DROP = frozenset({"html", "head", "body", "main", "article", "title", "meta", "link"})
 MAX_SHARE_OF_TEXT = 0.3  # a token match may not remove more than this share of the page text
+_ADDRESS = re.compile(r"(https?://|www\.)", re.I)
+_SUBHEADINGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
+_BLOCKS = "p, div, h1, h2, h3, h4, h5, h6"  # what a table of data never holds in its cells
 _ARTICLE_MARKERS = 'article, main, h1, [itemprop="articleBody"]'  # a block holding these is the article's
 # No real class, id or style is this long; trafilatura's regexes take seconds over a megabyte-long one.
 MAX_ATTRIBUTE_CHARS = 2000
@@ -31,8 +35,12 @@ def parse(html: str) -> LexborHTMLParser:
     return LexborHTMLParser(_ATTRIBUTE_FLOOD.sub(r"<\1>", html))
 
 
-def prune(tree: LexborHTMLParser, rules: DomRules) -> LexborHTMLParser:
-    """Remove junk elements from `tree` in place and return it."""
+def prune(tree: LexborHTMLParser, rules: DomRules, standfirst: str | None = None) -> LexborHTMLParser:
+    """Remove junk elements from `tree` in place and return it.
+
+    `standfirst` is the page's description: a heading that repeats it is the summary set under
+    the headline, not article text (a paragraph that repeats it is usually the lede, and stays).
+    """
     for selector in rules.drop_selectors:
         for node in tree.css(selector):
             node.decompose()
@@ -43,7 +51,9 @@ def prune(tree: LexborHTMLParser, rules: DomRules) -> LexborHTMLParser:
     body.strip_tags(list(rules.drop_tags))  # the body only: JSON-LD metadata in <head> stays
     _drop_giant_attributes(body)
     page_text = len(body.text(deep=True, separator=" ", strip=True)) or 1
+    standfirst = " ".join((standfirst or "").split())
     doomed: list[LexborNode] = []
+    layout_tables: list[LexborNode] = []
     stack = [body.child] if body.child else []
     while stack:
         node = stack.pop()
@@ -55,12 +65,21 @@ def prune(tree: LexborHTMLParser, rules: DomRules) -> LexborHTMLParser:
             if node.child is not None:
                 stack.append(node.child)
             continue
-        if _is_junk(node, rules, page_text):
+        if _is_junk(node, rules, page_text, standfirst):
             doomed.append(node)  # its subtree goes with it: do not descend
-        elif node.child is not None:
+            continue
+        if node.tag == "table" and node.css_first(_BLOCKS) is not None:
+            layout_tables.append(node)
+        if node.child is not None:
             stack.append(node.child)
     for node in doomed:
         node.decompose()
+    # A table laid out around paragraphs is page layout, not data: trafilatura would flatten each
+    # of its cells into one line.
+    for node in reversed(layout_tables):  # inner tables first
+        for cell in node.css("thead, tbody, tfoot, tr, td, th"):
+            cell.unwrap()
+        node.unwrap()
     return tree
 
 
@@ -70,9 +89,11 @@ def _drop_giant_attributes(node: LexborNode) -> None:
             del node.attrs[name]
 
 
-def _is_junk(node: LexborNode, rules: DomRules, page_text: int) -> bool:
+def _is_junk(node: LexborNode, rules: DomRules, page_text: int, standfirst: str) -> bool:
     tag = node.tag
     attrs = node.attributes
+    if tag in _SUBHEADINGS and standfirst and " ".join(node.text().split()) == standfirst:
+        return True
     if "hidden" in attrs or attrs.get("aria-hidden") == "true" or _HIDDEN_STYLE.search(attrs.get("style") or ""):
         return True
     if (attrs.get("role") or "") in rules.drop_roles:
@@ -84,14 +105,20 @@ def _is_junk(node: LexborNode, rules: DomRules, page_text: int) -> bool:
             and node.css_first(_ARTICLE_MARKERS) is None
         )
     if tag in ("ul", "ol"):
-        return _is_link_list(node, rules)
+        links = _link_texts(node)
+        return len(links) >= rules.link_list_min_links and _is_mostly(links, node, rules.link_density)
+    if tag == "p":
+        # A paragraph that is one link is the headline of another story set in the article,
+        # unless the link shows its address: then it is a source the article cites.
+        links = _link_texts(node)
+        return bool(links) and not any(_ADDRESS.match(t) for t in links) and _is_mostly(links, node, rules.link_density)
     return False
 
 
-def _is_link_list(node: LexborNode, rules: DomRules) -> bool:
-    links = node.css("a")
-    if len(links) < rules.link_list_min_links:
-        return False
+def _link_texts(node: LexborNode) -> list[str]:
+    return [a.text(deep=True, separator=" ", strip=True) for a in node.css("a")]
+
+
+def _is_mostly(links: list[str], node: LexborNode, density: float) -> bool:
     text = len(node.text(deep=True, separator=" ", strip=True))
-    linked = sum(len(a.text(deep=True, separator=" ", strip=True)) for a in links)
-    return text > 0 and linked / text >= rules.link_density
+    return text > 0 and sum(map(len, links)) / text >= density

@@ -11,7 +11,9 @@ from .config import Rules, Site
 from .errors import NotArticleError
 
 # Reader comments are not the article; metadata comes from our own, cheaper pass (metadata.py).
-_TRAFILATURA_OPTIONS = dict(include_comments=False, include_tables=True, with_metadata=False, favor_precision=True)
+# Not favor_precision: it drops every short paragraph holding a link and the link text inside
+# sentences, cutting the article; the DOM and text stages remove the junk it was there for.
+_TRAFILATURA_OPTIONS = dict(include_comments=False, include_tables=True, with_metadata=False)
 
 
 def extract(
@@ -31,7 +33,7 @@ def extract(
     cleaner = Cleaner(rules, repeated)
     tree = dom.parse(html)
     meta = metadata.read(tree, url)
-    dom.prune(tree, rules.dom)
+    dom.prune(tree, rules.dom, standfirst=meta.description)
     doc = trafilatura.bare_extraction(tree.html or "", url=url, **_TRAFILATURA_OPTIONS)
     if doc is None or not (doc.text or "").strip():
         raise NotArticleError(f"no article text found{f': {url}' if url else ''}")

@@ -68,9 +68,9 @@ class Learned:
         return cls(site, frozenset(store.repeated_lines(site, REPEATED_LINE_ARTICLES)))
 
 
-def save(store: Store, article: Article, site: str) -> SaveResult:
-    """Save an article and let the store learn its lines as candidates for site boilerplate."""
+def save(store: Store, article: Article, site: str, *, learn: bool = True) -> SaveResult:
+    """Save an article and (if `learn`) let the store learn its lines as candidates for site boilerplate."""
     result = store.save(article, site=site)
-    if result is not SaveResult.DUPLICATE:
+    if learn and result is not SaveResult.DUPLICATE:
         store.record_lines(site, article.canonical_url or article.url, [line_key(line) for line in article.text.splitlines()])
     return result

@@ -24,8 +24,11 @@ from protego import Protego
 from .config import Config, Site
 from .discover import Link, parse_feed, parse_listing, parse_sitemap
 from .errors import FetchError, LockedError, ScraperError, redact
+from .extract_pool import ExtractionPool
 from .fetch import Fetcher, FetchSettings, Response
-from .pipeline import REPEATED_LINE_ARTICLES, article_from_response, save
+from .output import write_article
+from .pipeline import REPEATED_LINE_ARTICLES, save
+from .report import Reporter
 from .store import SaveResult, Store
 from .urls import canonicalize
 
@@ -135,11 +138,11 @@ class Crawler:
 
 
 class Runner:
-    def __init__(self, config: Config, store: Store, *, limit: int | None = None, report: Callable[[str], None] = lambda _: None):
+    def __init__(self, config: Config, store: Store, *, limit: int | None = None, reporter: Reporter = Reporter()):
         self.config = config
         self.store = store
         self.limit = limit
-        self.report = report
+        self.reporter = reporter
 
     async def run(self, sites: list[Site]) -> dict[str, SiteStats]:
         settings = self.config.settings
@@ -152,12 +155,13 @@ class Runner:
         )
         guard = None if settings.allow_private_addresses else refuse_private_address
         stats = {site.name: SiteStats() for site in sites}
-        async with Fetcher(fetch_settings, url_guard=guard) as fetcher:
-            crawler = Crawler(self.config, fetcher)
-            await asyncio.gather(*(self._site(site, crawler, stats[site.name]) for site in sites))
+        with ExtractionPool(settings.extract_workers, settings.extract_timeout) as pool:
+            async with Fetcher(fetch_settings, url_guard=guard) as fetcher:
+                crawler = Crawler(self.config, fetcher)
+                await asyncio.gather(*(self._site(site, crawler, pool, stats[site.name]) for site in sites))
         return stats
 
-    async def _site(self, site: Site, crawler: Crawler, stats: SiteStats) -> None:
+    async def _site(self, site: Site, crawler: Crawler, pool: ExtractionPool, stats: SiteStats) -> None:
         try:
             links, validators = await self._discover(site, crawler, stats)
             stats.discovered = len(links)
@@ -167,8 +171,20 @@ class Runner:
             cap = self.limit if self.limit is not None else (site.max_pages or self.config.settings.max_pages_per_site)
             new = candidates[:cap]
             stats.new = len(new)
-            repeated = frozenset(self.store.repeated_lines(site.name, REPEATED_LINE_ARTICLES))
-            done = await asyncio.gather(*(self._article(url, site, crawler, repeated, stats) for url in new))
+            self.reporter.site_found(site.name, len(new))
+            learning = self.config.settings.learn_boilerplate
+            repeated = frozenset(self.store.repeated_lines(site.name, REPEATED_LINE_ARTICLES)) if learning else frozenset()
+            done: list[bool] = []
+            pending = iter(new)
+
+            async def take_pages() -> None:
+                # A fixed number of takers per site, not a task per URL: pages in memory stay bounded
+                # however many a sitemap lists, and a slow site holds up only its own takers.
+                for url in pending:
+                    done.append(await self._article(url, site, crawler, pool, repeated, stats))
+                    self.reporter.article_done(site.name)
+
+            await asyncio.gather(*(take_pages() for _ in range(min(len(new), self.config.settings.concurrency))))
             # Everything listed was dealt with: next time, ask for changes only. Otherwise the
             # sources must list the rest again (articles over the cap, or that failed for now).
             if len(new) == len(candidates) and all(done):
@@ -176,7 +192,7 @@ class Runner:
                     self.store.set_validators(url, etag, modified)
         except ScraperError as exc:
             stats.fail(str(exc))
-        self.report(f"{site.name}: discovered {stats.discovered}, new {stats.new}, saved {stats.saved}, failed {stats.failed}")
+        self.reporter.site_done(site.name, stats)
 
     async def _discover(self, site: Site, crawler: Crawler, stats: SiteStats) -> tuple[list[str], dict]:
         """Article URLs from the site's feeds, sitemaps (and those in robots.txt) and listing pages."""
@@ -236,16 +252,19 @@ class Runner:
         urls = [link.url for link in links if _wanted(link.url, site)]
         return list(dict.fromkeys(urls)), validators
 
-    async def _article(self, url: str, site: Site, crawler: Crawler, repeated: frozenset[str], stats: SiteStats) -> bool:
+    async def _article(
+        self, url: str, site: Site, crawler: Crawler, pool: ExtractionPool, repeated: frozenset[str], stats: SiteStats
+    ) -> bool:
         """Fetch, extract and save one article; False if it failed for now and is worth another try."""
+        settings = self.config.settings
         try:
             response = await crawler.get(url, page=True)
             stats.fetched += 1
-            # Extraction is CPU-bound: off the event loop. A thread, not a process pool, because forked
-            # workers would outlive a killed run and keep its lock.
-            article = await asyncio.to_thread(article_from_response, response, site=site, repeated=repeated)
-            if save(self.store, article, site.name) is not SaveResult.DUPLICATE:
+            article = await pool.extract(response, site=site, repeated=repeated)
+            if save(self.store, article, site.name, learn=settings.learn_boilerplate) is not SaveResult.DUPLICATE:
                 stats.saved += 1
+                if settings.out_dir:
+                    write_article(article, Path(settings.out_dir), site.name)
             return True
         except ScraperError as exc:
             message = str(exc)
@@ -309,11 +328,11 @@ def run_lock(path: Path) -> Iterator[None]:
         yield
 
 
-def run(config: Config, store: Store, *, sites: list[Site], limit: int | None, lock: Path, report: Callable[[str], None]) -> tuple[bool, dict]:
+def run(config: Config, store: Store, *, sites: list[Site], limit: int | None, lock: Path, reporter: Reporter = Reporter()) -> tuple[bool, dict]:
     """A whole scheduled run with its lock and its record in the store. Returns (ok, stats)."""
     with run_lock(lock):
         run_id = store.start_run()
-        stats = asyncio.run(Runner(config, store, limit=limit, report=report).run(sites))
+        stats = asyncio.run(Runner(config, store, limit=limit, reporter=reporter).run(sites))
         ok = not any(s.failed for s in stats.values())
         store.finish_run(run_id, {name: asdict(s) for name, s in stats.items()}, ok=ok)
     return ok, stats

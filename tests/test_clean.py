@@ -49,6 +49,15 @@ def test_subheadings_stay():
         ("Photo: AFP", "furniture.caption"),
         ("— Picture by John Doe", "furniture.caption"),
         ("Read more: Floods hit the north as rivers burst their banks", "furniture.read-more"),
+        ("By signing up, you agree to our Terms of Use and Privacy Policy.", "prompt.newsletter"),
+        ("You've read 3 of 5 free articles this month.", "prompt.paywall"),
+        ("We use cookies to improve your experience on our site.", "prompt.cookies"),
+        ("A worker at the port of Haiphong, Vietnam, May 1, 2025. REUTERS/Thinh Nguyen/File Photo", "furniture.caption"),
+        ("Shoppers in central Hanoi on Saturday. (AP Photo/Hau Dinh)", "furniture.caption"),
+        ("(Reporting by Francesco Guarascio in Hanoi; Editing by Ed Davies)", "furniture.credit"),
+        ("Tempo de leitura: 2 minutos", "furniture.reading-time"),
+        ("Diperbarui 2 jam lalu", "furniture.timestamp"),
+        ("Publié le 12 mars 2025 à 14h05", "furniture.timestamp"),
         ("Mehr zum Thema", "stop-heading"),
         ("Baca juga", "stop-heading"),
     ],
@@ -73,8 +82,9 @@ def test_stop_heading_cuts_unrelated_list_but_keeps_relevant_text():
     assert clean(text).text == text
 
 
-def test_tag_line_moves_to_tags():
-    result = clean(ARTICLE + "\nVietnam , EU , Hanoi , trade")
+@pytest.mark.parametrize("tag_lines", ["Vietnam , EU , Hanoi , trade", "Tags: Vietnam, EU, Hanoi, trade", "Topics\nVietnam, EU, Hanoi, trade"])
+def test_tag_line_moves_to_tags(tag_lines):
+    result = clean(ARTICLE + "\n" + tag_lines)
     assert result.text == ARTICLE
     assert result.tags == ["Vietnam", "EU", "Hanoi", "trade"]
 
@@ -95,6 +105,155 @@ def test_learned_site_lines_are_removed():
     result = Cleaner(repeated={line_key(boiler)}).clean(ARTICLE + "\n" + boiler)
     assert result.text == ARTICLE
     assert result.removed[0].rule == "site-repeated"
+
+
+# --- junk on sites we have never seen ----------------------------------------------------------
+# Invented but realistic pages: lines marked "~ " are junk the generic rules must remove; every
+# other line, in-article subheadings included, must stay.
+
+UNSEEN_PAGES = {
+    "en-related-list-and-prompts": """
+~ Photo: AFP
+Lithium prices rebounded this week as battery makers in China restocked ahead of the new year, traders said.
+The benchmark carbonate contract rose 6 per cent on Tuesday, its biggest daily gain since March, after two producers cut output.
+~ Sign up for our Markets Daily newsletter
+~ and get the day's top stories every morning.
+Why supply is tightening
+Several smaller mines in Australia have been placed on care and maintenance because current prices do not cover their costs.
+Analysts at two banks said the cuts could remove up to 8 per cent of global lithium supply next year if prices stay low.
+~ FILE PHOTO: A worker walks past lithium evaporation ponds in the Atacama desert - Bloomberg
+Battery makers return
+Chinese battery makers, which had run down their lithium stocks, started buying again this month, according to three traders.
+"The restocking is real, but it is not yet a recovery," said one trader in Shanghai who asked not to be named.
+~ What do you think? Let us know in the comments below.
+~ Share on Facebook Share on X Share via Email
+~ Related Articles
+~ Lithium miners cut jobs as prices slump to four-year low
+~ China battery makers expand in Europe despite lithium glut
+~ Copyright © 2025 Example Media Ltd. All rights reserved.
+""",
+    "en-teaser-most-read-and-paywall": """
+~ Heatwave grips southern Europe as temperatures pass 44C
+~ Firefighters battled blazes across Greece and Spain on Sunday as a heatwave that has already...
+The city council approved a plan on Monday to turn the disused railway yard into a park with 2,000 new trees.
+Councillors voted 31 to 9 for the plan after a debate that lasted more than six hours.
+~ Advertisement
+What the park will include
+The design includes a skate park, community gardens and a pedestrian bridge over the river to the old town.
+Work on the railway yard is due to start next spring and the park should open in stages from 2028, the council said.
+~ Most Read
+~ Man arrested after police chase through city centre
+~ Local bakery wins national award for sourdough
+~ Weather warning issued for heavy rain on Friday
+~ Subscribe today for just $1 a week. Cancel anytime.
+""",
+    "de-lesen-sie-auch-and-follow": """
+Die Bundesregierung will den Ausbau der Stromnetze beschleunigen und dafür die Genehmigungsverfahren deutlich verkürzen.
+Nach den Plänen sollen neue Leitungen künftig in der Hälfte der bisherigen Zeit genehmigt werden können.
+~ Foto: dpa
+Was sich für Netzbetreiber ändert
+Netzbetreiber sollen Trassen schneller planen dürfen, wenn bestehende Leitungen auf denselben Masten erneuert werden.
+Kritik kommt von Umweltverbänden, die eine schwächere Beteiligung der Öffentlichkeit bei den Verfahren befürchten.
+~ Folgen Sie uns auf WhatsApp und Google News
+~ Lesen Sie auch
+~ Streit um Heizungsgesetz geht in die nächste Runde
+~ Bahn kündigt neue Verbindungen nach Polen an
+""",
+    "fr-a-lire-aussi-and-newsletter": """
+Le gouvernement a présenté mercredi un projet de loi pour encadrer la location de trottinettes électriques en ville.
+Le texte prévoit une limitation de vitesse à 20 km/h et l'obligation de stationner sur des emplacements réservés.
+Ce que prévoit le texte
+Les opérateurs devront partager leurs données de trajets avec les mairies, qui pourront fixer un nombre maximal d'engins.
+Les associations d'usagers saluent un cadre plus clair mais craignent une hausse des tarifs pour les utilisateurs.
+~ Abonnez-vous à notre newsletter pour recevoir l'essentiel de l'actualité chaque matin.
+~ Suivez-nous sur Facebook, Instagram et WhatsApp
+~ À lire aussi
+~ Grève dans les transports : les prévisions pour jeudi
+~ Paris : un nouveau pont ouvre aux piétons
+""",
+    "es-noticias-relacionadas-and-app": """
+~ Publicidad
+El Gobierno aprobó este martes una rebaja del precio del transporte público para los menores de 26 años durante todo el año.
+La medida costará unos 300 millones de euros y beneficiará a más de cuatro millones de jóvenes, según el ministerio.
+Lo que cambia para los usuarios
+Los abonos mensuales de cercanías y autobuses interurbanos costarán la mitad a partir del próximo mes de enero.
+Las comunidades autónomas podrán sumar descuentos propios a la rebaja estatal si lo desean, explicó la ministra.
+~ Descarga la app de Noticias Hoy en Google Play y App Store
+~ Síguenos en Google News y en nuestro canal de WhatsApp
+~ Noticias relacionadas
+~ La inflación se modera en octubre por la bajada de la luz
+~ El precio de la vivienda sube un 8% en las grandes ciudades
+""",
+    "pt-leia-tambem-and-comments": """
+O Banco Central manteve nesta quarta-feira a taxa básica de juros em 10,5% ao ano, como esperava a maioria dos analistas.
+A decisão foi unânime e o comitê indicou que deve manter a taxa nesse nível enquanto a inflação não ceder.
+~ Foto: Reprodução/Agência Brasil
+O que dizem os analistas
+Economistas avaliam que os juros devem continuar altos até o fim do ano por causa da incerteza fiscal.
+A inflação acumulada em doze meses está acima do teto da meta pelo terceiro mês seguido, segundo o IBGE.
+~ Deixe seu comentário
+~ Leia também
+~ Dólar fecha em alta com cenário externo
+~ Petrobras anuncia redução no preço do diesel
+""",
+    "id-baca-juga-and-channel": """
+Pemerintah akan membangun 3 juta rumah murah per tahun mulai tahun depan untuk mengatasi kekurangan hunian.
+Program itu akan dibiayai bersama oleh pemerintah pusat, pemerintah daerah dan pengembang swasta, kata menteri.
+~ Baca juga: Harga beras naik di sejumlah pasar tradisional
+Skema pembiayaan rumah
+Pembeli rumah pertama akan mendapat subsidi bunga dan uang muka yang lebih rendah melalui bank pemerintah.
+Asosiasi pengembang menyambut baik rencana itu namun meminta kepastian soal perizinan lahan di daerah.
+~ Ikuti kami di WhatsApp Channel untuk berita terbaru
+~ Berita Terkait
+~ Jokowi resmikan jalan tol baru di Sumatera
+~ Gempa magnitudo 5,2 guncang Maluku
+""",
+    "en-trending-recommended-captions": """
+~ Image source, Getty Images
+Shares in the world's biggest contract chipmaker rose 4 per cent on Thursday after it raised its sales forecast for the year.
+The company said demand for chips used in artificial intelligence servers was stronger than it had expected in July.
+~ Updated 3 hours ago
+Critical minerals, semiconductors
+Securing supply chains: Critical minerals and the semiconductor push
+Executives said the chipmaker would spend more on new plants in Japan and Arizona to secure supplies for its customers.
+Analysts said the forecast suggested the slowdown in smartphone chips had bottomed out after two weak quarters.
+~ (Photo by Annabelle Chih/Getty Images)
+~ Tags: semiconductors, Taiwan, artificial intelligence
+~ Trending
+~ Stocks slip as investors await jobs data
+~ 5 hours ago
+~ Oil prices steady after surprise stock draw
+~ 6 hours ago
+~ Recommended for you
+~ How to pick a savings account in 2025
+""",
+    "ms-berita-berkaitan-and-picture-credit": """
+Kerajaan akan memperkenalkan kad diskaun pengangkutan awam untuk pelajar universiti mulai Januari depan.
+Menteri Pengangkutan berkata kad itu memberi potongan 50 peratus bagi perjalanan bas dan kereta api di seluruh negara.
+~ — Picture by Hari Anggara
+Syarat permohonan
+Pelajar perlu mendaftar melalui portal universiti masing-masing dan kad akan dihantar dalam tempoh dua minggu.
+Persatuan pelajar menyambut baik langkah itu tetapi meminta kad itu turut diberikan kepada pelajar kolej swasta.
+~ Ikuti kami di Telegram untuk berita terkini
+~ Berita Berkaitan
+~ Harga minyak kekal minggu ini
+~ 2 jam lalu
+~ Banjir di Kelantan: 3,000 mangsa dipindahkan
+""",
+}
+
+
+def _page(name: str) -> tuple[str, str]:
+    lines = UNSEEN_PAGES[name].strip().splitlines()
+    return "\n".join(line.removeprefix("~ ") for line in lines), "\n".join(line for line in lines if not line.startswith("~ "))
+
+
+@pytest.mark.parametrize("name", UNSEEN_PAGES)
+def test_junk_kinds_on_unseen_sites(name):
+    raw, article = _page(name)
+    result = clean(raw)
+    assert result.text == article
+    assert all(r.rule and r.reason for r in result.removed)
 
 
 # --- properties -------------------------------------------------------------------------------

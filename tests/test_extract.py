@@ -6,7 +6,8 @@ import gzip
 
 import pytest
 
-from scraper import extract
+from scraper import dom, extract
+from scraper.clean import default_rules
 from scraper.config import Site
 from scraper.errors import NotArticleError
 
@@ -41,6 +42,30 @@ def test_dom_stage_drops_junk_blocks(junk):
     article = extract(page(ARTICLE + junk), "https://example.com/news/bridge")
     assert "Paragraph 0 of the story" in article.text
     assert junk.split(">")[2][:20] not in article.text
+
+
+def test_link_only_paragraph_goes_but_a_cited_address_stays():
+    other_story = "<p><strong><a href='/other'>MAYOR UNVEILS PLAN FOR NEW CITY TRAM LINE</a></strong></p>"
+    source = "<p>Source: <a href='https://example.org/report.pdf'>https://example.org/report.pdf</a></p>"
+    tree = dom.prune(dom.parse(page(ARTICLE.replace("</article>", other_story + source + "</article>"))), default_rules().dom)
+    assert "TRAM LINE" not in tree.body.text() and "example.org/report.pdf" in tree.body.text()
+
+
+def test_standfirst_heading_goes_but_a_lede_repeating_the_description_stays():
+    head = "<meta name='description' content='The vote ends months of debate.'>"
+    standfirst = "<article><h1>Council backs bridge</h1><h2>The vote ends months of debate.</h2>"
+    html = page(ARTICLE.replace("<article><h1>Council backs bridge</h1>", standfirst), head)
+    assert "The vote ends months of debate." not in extract(html, "https://example.com/a").text.splitlines()
+    lede = page(ARTICLE.replace("<p>", "<p>The vote ends months of debate.</p><p>", 1), head)
+    assert "The vote ends months of debate." in extract(lede, "https://example.com/a").text.splitlines()
+
+
+def test_layout_table_keeps_paragraphs_apart():
+    second = "The bridge will open in 2028 and carry trams, bicycles and pedestrians over the river."
+    cell = f"<h1>Council backs bridge</h1><div class='date'>November 20, 2019</div><p>{STORY}</p><p>{second}</p>"
+    html = page(f"<table><tbody><tr valign='top'><td class='content'><div>{cell}</div></td></tr></tbody></table>")
+    lines = extract(html, "https://example.com/a").text.splitlines()
+    assert lines[0].startswith("Paragraph 0") and lines[-1] == second  # not one "| ... |" row
 
 
 def test_article_marked_with_a_junk_token_is_kept():

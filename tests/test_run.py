@@ -93,7 +93,7 @@ def test_runs_save_each_allowed_article_once_then_only_new_ones(capsys, monkeypa
 
     code, _, err = cli(capsys, "run", "--config", cfg)
     assert code == 0, err
-    assert "loopback: discovered 9, new 8, saved 8, failed 0" in err
+    assert "loopback: discovered 9, new 8, fetched 8, saved 8, failed 0" in err
     assert sorted(stored_urls(capsys, db)) == sorted(site.allowed_urls())
     assert sorted(hit.path for hit in site.article_hits()) == sorted(p.path for p in site.published)
     assert site.hits[0].path == "/robots.txt"  # before anything else on the host
@@ -105,13 +105,13 @@ def test_runs_save_each_allowed_article_once_then_only_new_ones(capsys, monkeypa
     assert len(site.article_hits()) == before, "a second run fetched article pages again"
     for path in ("/feed.xml", "/sitemaps/articles.xml.gz", "/sitemaps/news.xml"):
         assert site.status_of(path) == [200, 304], path
-    assert "loopback: discovered 0, new 0, saved 0, failed 0" in err
+    assert "loopback: discovered 0, new 0, fetched 0, saved 0, failed 0" in err
 
     site.publish(*site.later)
     code, _, err = cli(capsys, "run", "--config", cfg)
     assert code == 0, err
     assert sorted(hit.path for hit in site.article_hits()[before:]) == sorted(p.path for p in site.later)
-    assert "new 2, saved 2, failed 0" in err
+    assert "new 2, fetched 2, saved 2, failed 0" in err
     urls = stored_urls(capsys, db)
     assert len(urls) == 10 and set(urls) == site.allowed_urls()
 
@@ -138,7 +138,7 @@ def test_robots_txt_is_read_before_any_source_on_its_host(capsys, site, config):
 
     code, _, err = cli(capsys, "run", "--config", cfg)
     assert code == 1
-    assert f"loopback: disallowed by robots.txt: {site.url('/news/private/feed.xml')}" in err.splitlines()
+    assert f"loopback: error: disallowed by robots.txt: {site.url('/news/private/feed.xml')}" in err.splitlines()
     assert site.hits[0].path == "/robots.txt"
     assert not [hit for hit in site.hits if hit.path.startswith("/news/private/")]
     assert "saved 8" in err
@@ -170,9 +170,9 @@ def test_a_throttled_site_and_a_stalled_site_do_not_stop_a_good_one(capsys, site
     assert code == 1
     assert len(stored_urls(capsys, db)) == 8
     lines = err.splitlines()
-    assert "loopback: discovered 9, new 8, saved 8, failed 0" in lines
-    assert f"throttled: HTTP 429 Too Many Requests after 4 attempts: {busy.url_for('/feed.xml')}" in lines
-    assert f"stalled: timed out after 4 attempts: {slow.url_for('/news/2019/11/stalled.html')}" in lines
+    assert "loopback: discovered 9, new 8, fetched 8, saved 8, failed 0" in lines
+    assert f"throttled: error: HTTP 429 Too Many Requests after 4 attempts: {busy.url_for('/feed.xml')}" in lines
+    assert f"stalled: error: timed out after 4 attempts: {slow.url_for('/news/2019/11/stalled.html')}" in lines
     assert "Traceback" not in err
 
 
@@ -184,9 +184,9 @@ def test_a_malformed_feed_and_an_xml_bomb_fail_alone(capsys, site, config, db):
     code, _, err = cli(capsys, "run", "--config", cfg)
     assert code == 1
     lines = err.splitlines()
-    assert "loopback: discovered 9, new 8, saved 8, failed 2" in lines
-    assert any(line.startswith(f"loopback: malformed feed {site.url('/feeds/broken.xml')}: ") for line in lines), err
-    assert f"loopback: refused XML with entity declarations: {site.url('/feeds/bomb.xml')}" in lines
+    assert "loopback: discovered 9, new 8, fetched 8, saved 8, failed 2" in lines
+    assert any(line.startswith(f"loopback: error: malformed feed {site.url('/feeds/broken.xml')}: ") for line in lines), err
+    assert f"loopback: error: refused XML with entity declarations: {site.url('/feeds/bomb.xml')}" in lines
     assert len(stored_urls(capsys, db)) == 8
 
 
@@ -195,7 +195,7 @@ def test_private_addresses_are_refused_unless_allowed(capsys, site, config):
 
     code, _, err = cli(capsys, "run", "--config", cfg)
     assert code == 1
-    assert f"loopback: refused private address 127.0.0.1 (set allow_private_addresses to allow): {site.feed}" in err
+    assert f"loopback: error: refused private address 127.0.0.1 (set allow_private_addresses to allow): {site.feed}" in err
     assert site.hits == []
 
 
@@ -244,3 +244,12 @@ def saved_count(db: str) -> int:
         return store.count()
     finally:
         store.close()
+
+
+def test_out_dir_setting_writes_each_saved_article_as_files(capsys, site, config, tmp_path):
+    out = tmp_path / "articles"
+    code, _, err = cli(capsys, "run", "--config", config(site.site_entry(), out_dir=str(out)))
+    assert code == 0, err
+    texts = sorted((out / "loopback").glob("*.txt"))
+    assert len(texts) == 8 and len(list((out / "loopback").glob("*.json"))) == 8
+    assert all(path.read_text().strip() for path in texts)

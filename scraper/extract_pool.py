@@ -1,0 +1,65 @@
+"""Extraction off the event loop: worker processes, one per core, with a time limit per page.
+
+Extraction is CPU-bound (DOM pass, trafilatura, cleaner), so a run that extracts on its event
+loop thread uses one core and stalls its downloads. pebble's process pool runs it on every core
+and, unlike the standard library's pool, kills and replaces the one worker whose page runs past
+the time limit. Workers are spawned, not forked: they share no locks, sockets or threads with the
+run, and they exit when the run's process dies (their task pipe closes), so a killed run leaves
+nothing behind that holds its lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from pebble import ProcessExpired, ProcessPool
+
+from .article import Article
+from .config import Site
+from .errors import NotArticleError
+from .fetch import Response
+from .pipeline import article_from_response
+
+DEFAULT_TIMEOUT = 30.0  # seconds of extraction per page
+
+
+class ExtractionPool:
+    """`await pool.extract(response, site=..., repeated=...)` runs `extract_page` in a worker.
+
+    `extract_page` is `article_from_response` unless a test swaps it; it must be importable by name.
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        extract_page: Callable[..., Article] = article_from_response,
+    ):
+        self.timeout = timeout
+        self._extract_page = extract_page
+        self._pool = ProcessPool(max_workers=workers or os.cpu_count() or 1, context=multiprocessing.get_context("spawn"))
+
+    def __enter__(self) -> ExtractionPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pool.stop()  # pages still queued belong to a run that is over
+        self._pool.join()
+
+    async def extract(self, response: Response, *, site: Site | None = None, repeated: frozenset[str] = frozenset()) -> Article:
+        future = self._pool.schedule(
+            self._extract_page, args=(response,), kwargs={"site": site, "repeated": repeated}, timeout=self.timeout
+        )
+        try:
+            return await asyncio.wrap_future(future)
+        except FutureTimeout:
+            raise NotArticleError(f"extraction took longer than {self.timeout:g} s, cut off: {response.url}") from None
+        except ProcessExpired as exc:  # the extractor died on this page (a crash in native code, out of memory)
+            raise NotArticleError(f"extractor crashed ({exc}): {response.url}") from None

@@ -1,0 +1,51 @@
+"""The extraction pool: pages extracted in worker processes, a spinning or crashing page cut off alone."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from scraper.errors import NotArticleError
+from scraper.extract_pool import ExtractionPool
+from scraper.fetch import Response
+from scraper.pipeline import article_from_response
+
+PAGE = b"<html><head><title>Pool</title></head><body><article><p>" + b"A sentence about the pool test. " * 30 + b"</p></article></body></html>"
+
+
+def response(body: bytes) -> Response:
+    return Response("https://example.com/a", "https://example.com/a", 200, {"content-type": "text/html"}, body, "2026-01-01T00:00:00+00:00")
+
+
+def hostile_extractor(response: Response, **kwargs):
+    """The real extractor, except on pages that make it spin forever or kill its process."""
+    if response.content == b"SPIN":
+        while True:
+            pass
+    if response.content == b"DIE":
+        os._exit(3)
+    return article_from_response(response, **kwargs)
+
+
+def extract_all(pool: ExtractionPool, *bodies: bytes) -> list:
+    async def main():
+        return await asyncio.gather(*(pool.extract(response(b)) for b in bodies), return_exceptions=True)
+
+    return asyncio.run(main())
+
+
+def test_pages_are_extracted_in_worker_processes():
+    with ExtractionPool(workers=2) as pool:
+        first, second = extract_all(pool, PAGE, PAGE.replace(b"Pool", b"Second"))
+    assert (first.title, second.title) == ("Pool", "Second")
+    assert "A sentence about the pool test." in first.text
+
+
+@pytest.mark.parametrize(("body", "message"), [(b"SPIN", "took longer than 2 s, cut off"), (b"DIE", "extractor crashed")])
+def test_a_spinning_or_crashing_page_fails_alone_and_the_pool_goes_on(body, message):
+    with ExtractionPool(workers=1, timeout=2, extract_page=hostile_extractor) as pool:
+        before, error, after = extract_all(pool, PAGE, body, PAGE)
+    assert isinstance(error, NotArticleError) and message in str(error)
+    assert before.title == after.title == "Pool"
