@@ -22,6 +22,7 @@ DEFAULT_SITES = CONFIG_DIR / "sites.toml"
 
 MAX_PATTERN_LENGTH = 2000
 _VARIABLE_REPEAT = re.compile(r"[*+]|\{\d*,\d*\}")  # a repeat whose count the engine may revise
+_QUANTIFIER = re.compile(r"(?:[*+?]|\{\d*(?:,\d*)?\})[?+]?")
 _PROBE_CHARS = string.printable + "\u00a0\u00e9\u00df\u65e5"
 
 
@@ -275,39 +276,78 @@ def _class_end(pattern: str, start: int) -> int:
 
 
 def _has_variable_repeat(body: str) -> bool:
-    for i, char in _syntax(body):
-        repeat = _VARIABLE_REPEAT.match(body, i) if char in "*+{" else None
-        # A + right after another repeat makes that one possessive (a++ never gives back), not a repeat.
-        if repeat and body[i - 1 : i] not in ("*", "+", "?", "}") and not body.startswith("+", repeat.end()):
-            return True
-    return False
+    """A variable repeat inside whose characters could also begin the group's next round: (a+)+, (\\w+\\s?)*.
+
+    When they cannot, as in (?:(?:share|tweet)[\\s,]*){1,12}, each round's end is plain and there
+    is nothing to backtrack over.
+    """
+    starts = _first_chars(_branches(body))
+    return any(_first_chars([atom]) & starts for atom in _repeated_atoms(body))
 
 
-def _branches_overlap(body: str) -> bool:
+def _repeated_atoms(body: str) -> Iterator[str]:
+    """The atoms of `body` under a variable, backtracking repeat (a nested group counts as '(')."""
+    i = 2 if body.startswith("?:") else 0
+    while i < len(body):
+        char = body[i]
+        if char == "(":
+            end = _group_end(body, i)
+        else:
+            end = _class_end(body, i) if char == "[" else i + 2 if char == "\\" else i + 1
+        atom, i = body[i:end], end
+        repeat = _QUANTIFIER.match(body, i)
+        if repeat:
+            i = repeat.end()
+            if _VARIABLE_REPEAT.match(repeat[0]) and not repeat[0].endswith("+", 1):  # a++ never gives back
+                yield atom
+
+
+def _branches(body: str) -> list[str]:
     depth, cuts = 0, [-1]
     for i, char in _syntax(body):
         depth += (char == "(") - (char == ")")
         if char == "|" and depth == 0:
             cuts.append(i)
-    if len(cuts) == 1:
-        return False
-    branches = [body[a + 1 : b] for a, b in zip(cuts, [*cuts[1:], len(body)])]
-    firsts = [_first_char_pattern(b.removeprefix("?:")) for b in branches]
-    matched = [{c for c in _PROBE_CHARS if first.fullmatch(c)} for first in firsts if first is not None]
-    return any(a & b for n, a in enumerate(matched) for b in matched[n + 1 :])
+    return [body[a + 1 : b].removeprefix("?:") for a, b in zip(cuts, [*cuts[1:], len(body)])]
 
 
-def _first_char_pattern(branch: str) -> re.Pattern[str] | None:
-    """What the branch's first character may be, as a one-character pattern; None if it may be empty."""
+def _group_end(pattern: str, start: int) -> int:
+    """Index just after the group opening at `start`."""
+    depth = 0
+    for j, char in _syntax(pattern[start:]):
+        depth += (char == "(") - (char == ")")
+        if depth == 0:
+            return start + j + 1
+    return len(pattern)
+
+
+def _first_chars(branches: list[str]) -> set[str]:
+    """The probe characters some branch may begin with (all of them when we cannot tell)."""
+    return set().union(*(_branch_first_chars(b) for b in branches))
+
+
+def _branch_first_chars(branch: str) -> set[str]:
     if not branch:
-        return None
-    if branch[0] in "(.":  # a nested group could start with anything
-        return re.compile(".", re.S)
+        return set()
+    if branch.startswith(("^", "$", "\\b", "\\B", "\\A", "\\Z")):  # zero-width: look past it
+        return _branch_first_chars(branch[1 if branch[0] in "^$" else 2 :])
+    if branch[0] == "(":
+        end = _group_end(branch, 0)
+        inner, after = branch[1 : end - 1], branch[end:]
+        if inner.startswith(("?=", "?!", "?<", "?P")) or after[:1] in ("?", "*", "{"):  # may match nothing
+            return set(_PROBE_CHARS)
+        return _first_chars(_branches(inner.removeprefix("?>")))
     end = _class_end(branch, 0) if branch[0] == "[" else 2 if branch[0] == "\\" else 1
     try:
-        return re.compile(branch[:end], re.I | re.S)
+        first = re.compile(branch[:end], re.I | re.S)
     except re.error:  # a back-reference or such: assume the worst
-        return re.compile(".", re.S)
+        return set(_PROBE_CHARS)
+    return {c for c in _PROBE_CHARS if first.fullmatch(c)}
+
+
+def _branches_overlap(body: str) -> bool:
+    matched = [_first_chars([b]) for b in _branches(body)]
+    return len(matched) > 1 and any(a & b for n, a in enumerate(matched) for b in matched[n + 1 :])
 
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:

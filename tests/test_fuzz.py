@@ -157,6 +157,7 @@ INDEX = (
     b'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
     b"<sitemap><loc>https://example.com/sitemap-1.xml</loc></sitemap><sitemap><loc>sitemap-1.xml</loc></sitemap></sitemapindex>"
 )
+BAD_ENCODINGS = [b'<?xml version="1.0" encoding="U-F-8"?><rss/>', b'<?xml version="1.0" encoding="shift_jis"?><urlset/>', b'<?xml version="1.0" encoding="base64"?><rss/>']
 XXE_FILE = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><rss><channel><item><title>&x;</title><link>https://example.com/a</link></item></channel></rss>'
 XXE_PARAMETER = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY % p SYSTEM "http://127.0.0.1:9/evil.dtd"> %p;]><urlset><url><loc>https://example.com/a</loc></url></urlset>'
 EXTERNAL_DTD = b'<?xml version="1.0"?><!DOCTYPE urlset SYSTEM "http://127.0.0.1:9/evil.dtd"><urlset><url><loc>https://example.com/a</loc></url></urlset>'
@@ -167,7 +168,7 @@ PAYLOADS = [BILLION_LAUGHS, XXE_FILE, XXE_PARAMETER, EXTERNAL_DTD, QUADRATIC]
 @st.composite
 def hostile_xml(draw: st.DrawFn) -> bytes:
     """Valid feeds and sitemaps, cut, flipped, spliced with entity payloads, gzipped or gzip-bombed; or noise."""
-    doc = draw(st.sampled_from([RSS, ATOM, URLSET, INDEX, *PAYLOADS]))
+    doc = draw(st.sampled_from([RSS, ATOM, URLSET, INDEX, *PAYLOADS, *BAD_ENCODINGS]))
     kind = draw(st.sampled_from(["as-is", "truncated", "flipped", "spliced", "gzip", "noise", "deep"]))
     if kind == "truncated":
         doc = doc[: draw(st.integers(0, len(doc)))]
@@ -302,6 +303,17 @@ def test_catastrophic_regexes_are_refused(tmp_path: Path, pattern: str) -> None:
     path.write_text(f'[[sites]]\nname = "a"\narticle_pattern = {json.dumps(pattern)}\n')
     with pytest.raises(ConfigError, match=r"sites\[0\]\.article_pattern: .*backtrack"):
         load_config(path)
+
+
+@pytest.mark.parametrize("pattern", [
+    r"/news/[a-z-]+/\d{4}/\d{2}/\d{2}/", r"(news|sport)+/", r"(?:\d{2}/){3}", r"(?>a+)+", r"(a++)+", r"[(]a+[)]+", r"\(a+\)+",
+    r"(?:(?:share|tweet|e-mail|email|x)\b[\s|/,:.]*){1,12}$",  # each round begins where the last one's repeat cannot reach
+])
+def test_patterns_that_cannot_backtrack_catastrophically_load(tmp_path: Path, pattern: str) -> None:
+    fuzz_case("configs")
+    path = tmp_path / "sites.toml"
+    path.write_text(f'[[sites]]\nname = "a"\narticle_pattern = {json.dumps(pattern)}\n')
+    assert load_config(path).sites[0].article_pattern.pattern == pattern
 
 
 # --- URLs ---------------------------------------------------------------------------------------

@@ -138,7 +138,7 @@ def test_a_run_refuses_a_name_that_resolves_to_loopback_unless_allowed(capsys, d
 
     code, _, err = cli(capsys, "run", "--config", config(entry, allow_private_addresses=False))
     assert code == 1
-    assert f"loopback: refused private address 127.0.0.1 (set allow_private_addresses to allow): {feed}" in err
+    assert f"refused private address 127.0.0.1 (set allow_private_addresses to allow): {feed}" in err
     assert site.hits == []
 
     code, _, err = cli(capsys, "run", "--config", config(entry, allow_private_addresses=True))
@@ -292,4 +292,4 @@ def test_pages_per_run_are_capped(capsys, site: NewsSite, config, db):
     code, _, err = cli(capsys, "run", "--config", config(site.site_entry(), max_pages_per_site=3))
     assert code == 0, err
     assert len(site.article_hits()) == 3 and len(stored_urls(capsys, db)) == 3
-    assert "new 3, saved 3" in err
+    assert "new 3," in err and "saved 3," in err
