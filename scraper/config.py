@@ -342,7 +342,11 @@ def _branch_first_chars(branch: str) -> set[str]:
         first = re.compile(branch[:end], re.I | re.S)
     except re.error:  # a back-reference or such: assume the worst
         return set(_PROBE_CHARS)
-    return {c for c in _PROBE_CHARS if first.fullmatch(c)}
+    chars = {c for c in _PROBE_CHARS if first.fullmatch(c)}
+    optional = _QUANTIFIER.match(branch, end)
+    if optional and optional[0].startswith(("?", "*", "{0", "{,")):  # a?b may begin with b too
+        chars |= _branch_first_chars(branch[optional.end() :])
+    return chars
 
 
 def _branches_overlap(body: str) -> bool:

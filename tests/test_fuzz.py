@@ -235,7 +235,8 @@ def test_a_100000_url_sitemap_is_capped(text: bool) -> None:
 
 EVIL_PATTERNS = [
     "(a+)+$", "(a*)*b", "(\\w+\\s?)*$", "(.*a){20}", "^(a|a)*$", "(a|aa)+$", "(ab|a)*c", "(x+x+)+y", "(?:[a-z]+)*@",
-    "(\\d+|\\d+\\.)*x", "((ab)*)+$", "(.*)*x", "([^/]+/?)*z", "(\\S+\\s*)+$", "(a|b|ab)*c", "(\\w|\\d)+!",
+    "(\\d+|\\d+\\.)*x", "((ab)*)+$", "(.*)*x", "([^/]+/?)*z", "(\\S+\\s*)+$", "(a|b|ab)*c", "(\\w|\\d)+!", "(a?b+)+$",
+    "(\\ba*b+)+$",
 ]
 _toml_scalars = (
     st.integers(-(2**63), 2**63 - 1) | st.floats() | st.booleans() | st.text(max_size=30)
