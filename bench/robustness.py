@@ -277,7 +277,8 @@ def run_url(url: str) -> tuple[str, float]:
 
 
 def _fake_getaddrinfo(host, port, *args, **kwargs):
-    address = "127.0.0.1" if hash(host) % 2 else "93.184.216.34"
+    name = host if isinstance(host, bytes) else str(host).encode("utf-8", "surrogatepass")
+    address = "127.0.0.1" if zlib.crc32(name) % 2 else "93.184.216.34"  # the same answer every run
     return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port or 0))]
 
 
