@@ -20,7 +20,7 @@ import typer
 from .article import Article
 from .clean import Cleaner
 from .config import DEFAULT_SITES, Config, load_config
-from .errors import ScraperError, UsageError
+from .errors import ScraperError, UsageError, redact
 
 app = typer.Typer(
     add_completion=False,
@@ -59,7 +59,7 @@ def main() -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    print(f"scraper: error: {' '.join(message.split())}", file=sys.stderr)
+    print(f"scraper: error: {' '.join(redact(message).split())}", file=sys.stderr)
     sys.exit(code)
 
 

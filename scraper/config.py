@@ -7,11 +7,12 @@ key, e.g. ``config/sites.toml:12: sites[1].article_pattern: bad regex (unbalance
 from __future__ import annotations
 
 import re
+import string
 import tomllib
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .errors import ConfigError
 
@@ -19,10 +20,10 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_RULES = CONFIG_DIR / "rules.toml"
 DEFAULT_SITES = CONFIG_DIR / "sites.toml"
 
-# Patterns come from config files people edit; refuse the shapes that backtrack catastrophically
-# (a quantified group that is itself quantified, such as (a+)+ or (\w*)*).
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*](?:[^()\\]|\\.)*\)[+*{]")
 MAX_PATTERN_LENGTH = 2000
+_VARIABLE_REPEAT = re.compile(r"[*+]|\{\d*,\d*\}")  # a repeat whose count the engine may revise
+_QUANTIFIER = re.compile(r"(?:[*+?]|\{\d*(?:,\d*)?\})[?+]?")
+_PROBE_CHARS = string.printable + "\u00a0\u00e9\u00df\u65e5"
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class Settings:
     max_bytes: int = 10 * 1024 * 1024
     max_pages_per_site: int = 500  # new articles fetched per site per run
     max_sitemap_depth: int = 3  # sitemap index nesting followed
+    max_sitemaps_per_site: int = 100  # sitemap files read per site per run, however many indexes list
     out_dir: str | None = None  # also write .txt/.json files here when set
     learn_boilerplate: bool = True  # learn each site's repeated lines and drop them from its pages
     extract_workers: int | None = None  # extraction processes; None = one per core
@@ -196,8 +198,11 @@ class _Validator:
     def regex(self, key: str, pattern: str, *, whole_line: bool = False) -> re.Pattern[str]:
         if len(pattern) > MAX_PATTERN_LENGTH:
             raise self.fail(key, f"pattern longer than {MAX_PATTERN_LENGTH} characters")
-        if _NESTED_QUANTIFIER.search(pattern):
-            raise self.fail(key, "nested quantifier such as (a+)+ can backtrack catastrophically; rewrite it")
+        if _backtracks_catastrophically(pattern):
+            raise self.fail(
+                key, "a repeated group holding a repeat, (a+)+, or branches that start alike, (a|ab)*, "
+                "can backtrack catastrophically; rewrite it (an atomic group (?>...) does not backtrack)",
+            )
         try:
             return re.compile(rf"^(?:{pattern})$" if whole_line else pattern, re.IGNORECASE)
         except re.error as exc:
@@ -229,6 +234,130 @@ class _Validator:
             except Exception:  # selectolax raises a bare exception type for bad CSS
                 raise self.fail(f"{key}.{name}[{i}]", f"bad CSS selector {selector!r}") from None
         return selectors
+
+
+# --- patterns that backtrack catastrophically ---------------------------------------------------
+# Patterns come from config files people edit and run over text strangers wrote, and Python's re
+# cannot be interrupted. So the shapes that take exponential time are refused at load: a repeated
+# group holding a variable repeat, (a+)+ or (.*a){20}, and a repeated group whose branches can start
+# with the same character, (a|ab)*. A false alarm costs a rewrite; a miss could hang a run.
+
+
+def _backtracks_catastrophically(pattern: str) -> bool:
+    opened: list[int] = []
+    for i, char in _syntax(pattern):
+        if char == "(":
+            opened.append(i)
+        elif char == ")" and opened:
+            body, after = pattern[opened.pop() + 1 : i], pattern[i + 1 :]
+            if body.startswith("?>") or not after.startswith(("*", "+", "{")):  # atomic, or not repeated
+                continue
+            if _has_variable_repeat(body) or (_VARIABLE_REPEAT.match(after) and _branches_overlap(body)):
+                return True
+    return False
+
+
+def _syntax(pattern: str) -> Iterator[tuple[int, str]]:
+    """(index, char) of the pattern's syntax characters: escapes and [classes] are skipped whole."""
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "[":
+            i = _class_end(pattern, i)
+            continue
+        yield i, char
+        i += 1
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """Index just after the character class opening at `start` ([]a] and [^]a] hold a literal ])."""
+    i = start + 1 + (pattern[start + 1 : start + 2] == "^")
+    i += pattern[i : i + 1] == "]"
+    while i < len(pattern) and pattern[i] != "]":
+        i += 2 if pattern[i] == "\\" else 1
+    return i + 1
+
+
+def _has_variable_repeat(body: str) -> bool:
+    """A variable repeat inside whose characters could also begin the group's next round: (a+)+, (\\w+\\s?)*.
+
+    When they cannot, as in (?:(?:share|tweet)[\\s,]*){1,12}, each round's end is plain and there
+    is nothing to backtrack over.
+    """
+    starts = _first_chars(_branches(body))
+    return any(_first_chars([atom]) & starts for atom in _repeated_atoms(body))
+
+
+def _repeated_atoms(body: str) -> Iterator[str]:
+    """The atoms of `body` under a variable, backtracking repeat (a nested group counts as '(')."""
+    i = 2 if body.startswith("?:") else 0
+    while i < len(body):
+        char = body[i]
+        if char == "(":
+            end = _group_end(body, i)
+        else:
+            end = _class_end(body, i) if char == "[" else i + 2 if char == "\\" else i + 1
+        atom, i = body[i:end], end
+        repeat = _QUANTIFIER.match(body, i)
+        if repeat:
+            i = repeat.end()
+            if _VARIABLE_REPEAT.match(repeat[0]) and not repeat[0].endswith("+", 1):  # a++ never gives back
+                yield atom
+
+
+def _branches(body: str) -> list[str]:
+    depth, cuts = 0, [-1]
+    for i, char in _syntax(body):
+        depth += (char == "(") - (char == ")")
+        if char == "|" and depth == 0:
+            cuts.append(i)
+    return [body[a + 1 : b].removeprefix("?:") for a, b in zip(cuts, [*cuts[1:], len(body)])]
+
+
+def _group_end(pattern: str, start: int) -> int:
+    """Index just after the group opening at `start`."""
+    depth = 0
+    for j, char in _syntax(pattern[start:]):
+        depth += (char == "(") - (char == ")")
+        if depth == 0:
+            return start + j + 1
+    return len(pattern)
+
+
+def _first_chars(branches: list[str]) -> set[str]:
+    """The probe characters some branch may begin with (all of them when we cannot tell)."""
+    return set().union(*(_branch_first_chars(b) for b in branches))
+
+
+def _branch_first_chars(branch: str) -> set[str]:
+    if not branch:
+        return set()
+    if branch.startswith(("^", "$", "\\b", "\\B", "\\A", "\\Z")):  # zero-width: look past it
+        return _branch_first_chars(branch[1 if branch[0] in "^$" else 2 :])
+    if branch[0] == "(":
+        end = _group_end(branch, 0)
+        inner, after = branch[1 : end - 1], branch[end:]
+        if inner.startswith(("?=", "?!", "?<", "?P")) or after[:1] in ("?", "*", "{"):  # may match nothing
+            return set(_PROBE_CHARS)
+        return _first_chars(_branches(inner.removeprefix("?>")))
+    end = _class_end(branch, 0) if branch[0] == "[" else 2 if branch[0] == "\\" else 1
+    try:
+        first = re.compile(branch[:end], re.I | re.S)
+    except re.error:  # a back-reference or such: assume the worst
+        return set(_PROBE_CHARS)
+    chars = {c for c in _PROBE_CHARS if first.fullmatch(c)}
+    optional = _QUANTIFIER.match(branch, end)
+    if optional and optional[0].startswith(("?", "*", "{0", "{,")):  # a?b may begin with b too
+        chars |= _branch_first_chars(branch[optional.end() :])
+    return chars
+
+
+def _branches_overlap(body: str) -> bool:
+    matched = [_first_chars([b]) for b in _branches(body)]
+    return len(matched) > 1 and any(a & b for n, a in enumerate(matched) for b in matched[n + 1 :])
 
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
@@ -328,6 +457,7 @@ def _setting(v: _Validator, raw: dict, name: str, annotation: str) -> Any:
     checks: dict[str, Callable[[Any], bool]] = {
         "delay": lambda x: x >= 0, "concurrency": lambda x: x >= 1, "per_host_concurrency": lambda x: x >= 1,
         "max_bytes": lambda x: x > 0, "max_pages_per_site": lambda x: x >= 0, "max_sitemap_depth": lambda x: x >= 0,
+        "max_sitemaps_per_site": lambda x: x >= 0,
         "connect_timeout": lambda x: x > 0, "read_timeout": lambda x: x > 0, "total_timeout": lambda x: x > 0,
         "stalled_after": lambda x: x >= 1, "retry_attempts": lambda x: x >= 0, "retry_wait": lambda x: x >= 0,
         "extract_workers": lambda x: x >= 1, "extract_timeout": lambda x: x > 0,

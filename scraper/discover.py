@@ -183,6 +183,8 @@ def _parse_xml(content: bytes, kind: str, url: str) -> Element:
         raise DiscoveryError(f"refused XML with entity declarations: {url}") from None
     except DefusedXmlException as exc:
         raise DiscoveryError(f"refused unsafe XML ({type(exc).__name__}): {url}") from None
+    except (LookupError, ValueError) as exc:  # an XML declaration naming an unknown or multi-byte encoding
+        raise DiscoveryError(f"malformed {kind} {url}: {exc}") from None
 
 
 def _local(tag: object) -> str:

@@ -23,10 +23,16 @@ _ADDRESS = re.compile(r"(https?://|www\.)", re.I)
 _SUBHEADINGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
 _BLOCKS = "p, div, h1, h2, h3, h4, h5, h6"  # what a table of data never holds in its cells
 _ARTICLE_MARKERS = 'article, main, h1, [itemprop="articleBody"]'  # a block holding these is the article's
+# No real class, id or style is this long; trafilatura's regexes take seconds over a megabyte-long one.
+MAX_ATTRIBUTE_CHARS = 2000
+# HTML parsers (lexbor's and lxml's) take time quadratic in an element's attribute count: a start
+# tag with thousands of attributes is an attack, not markup, and is cut to its bare name before
+# parsing. Possessive repeats: one pass over any page, no backtracking.
+_ATTRIBUTE_FLOOD = re.compile(r"""<([a-zA-Z][\w:-]*)(?:\s++|[^\s<>"']++|"[^"]*+"|'[^']*+'){2000,}+>""")
 
 
 def parse(html: str) -> LexborHTMLParser:
-    return LexborHTMLParser(html)
+    return LexborHTMLParser(_ATTRIBUTE_FLOOD.sub(r"<\1>", html))
 
 
 def prune(tree: LexborHTMLParser, rules: DomRules, standfirst: str | None = None) -> LexborHTMLParser:
@@ -43,6 +49,7 @@ def prune(tree: LexborHTMLParser, rules: DomRules, standfirst: str | None = None
     if body is None:
         return tree
     body.strip_tags(list(rules.drop_tags))  # the body only: JSON-LD metadata in <head> stays
+    _drop_giant_attributes(body)
     page_text = len(body.text(deep=True, separator=" ", strip=True)) or 1
     standfirst = " ".join((standfirst or "").split())
     doomed: list[LexborNode] = []
@@ -52,6 +59,8 @@ def prune(tree: LexborHTMLParser, rules: DomRules, standfirst: str | None = None
         node = stack.pop()
         if node.next is not None:
             stack.append(node.next)
+        if not node.tag.startswith("-"):
+            _drop_giant_attributes(node)
         if node.tag.startswith("-") or node.tag in _NEVER_DROP:  # text, comments: nothing to judge
             if node.child is not None:
                 stack.append(node.child)
@@ -72,6 +81,12 @@ def prune(tree: LexborHTMLParser, rules: DomRules, standfirst: str | None = None
             cell.unwrap()
         node.unwrap()
     return tree
+
+
+def _drop_giant_attributes(node: LexborNode) -> None:
+    for name, value in node.attributes.items():
+        if value and len(value) > MAX_ATTRIBUTE_CHARS:
+            del node.attrs[name]
 
 
 def _is_junk(node: LexborNode, rules: DomRules, page_text: int, standfirst: str) -> bool:

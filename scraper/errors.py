@@ -1,12 +1,36 @@
-"""The exception hierarchy. Each error carries the process exit code the CLI uses for it."""
+"""The exception hierarchy. Each error carries the process exit code the CLI uses for it.
+
+Messages end up in logs, the store and cron mail, so every one is passed through `redact`.
+"""
 
 from __future__ import annotations
 
+import re
+
+# Credentials that URLs, header dumps and library messages may carry: user:password@ in any URL
+# (proxies and databases too), Authorization and Cookie header values, secret-looking query values.
+_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^/\s@]+@", re.I)
+_HEADER = re.compile(r"\b((?:proxy-)?authorization|(?:set-)?cookie)([\"']?\s*[:=]\s*[\"']?)[^\"'\r\n]+", re.I)
+_QUERY_SECRET = re.compile(
+    r"([?&;](?:[\w.-]*token|api[_-]?key|apikey|key|password|passwd|pwd|secret|auth|sig|signature|session(?:id)?)=)[^&#\s\"']+",
+    re.I,
+)
+
+
+def redact(text: str) -> str:
+    """`text` with passwords, tokens and cookies replaced by ***."""
+    text = _USERINFO.sub(r"\1***@", text)
+    text = _HEADER.sub(r"\1\2***", text)
+    return _QUERY_SECRET.sub(r"\1***", text)
+
 
 class ScraperError(Exception):
-    """Base class: a failure we can explain in one line."""
+    """Base class: a failure we can explain in one line (credentials redacted)."""
 
     exit_code = 1
+
+    def __init__(self, message: str = ""):
+        super().__init__(redact(message))
 
 
 class UsageError(ScraperError):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import codecs
 import re
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -63,6 +64,10 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"
+# The codings we inflate ourselves, chunk by chunk under the size cap: httpx inflates a whole network
+# chunk at once (1.7 KB of brotli or of gzip-in-gzip is 1 GB), so br, zstd and stacked codings are refused.
+_CODINGS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+_ACCEPT_ENCODING = "gzip, deflate"
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 # httpx's defaults, spelled out; per-site politeness is the crawler's job, not the client's.
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
@@ -110,7 +115,7 @@ class Fetcher:
                 pool=settings.connect_timeout,
             ),
             limits=_LIMITS,
-            headers={"User-Agent": settings.user_agent, "Accept": _ACCEPT},
+            headers={"User-Agent": settings.user_agent, "Accept": _ACCEPT, "Accept-Encoding": _ACCEPT_ENCODING},
             follow_redirects=False,  # we follow them ourselves, see _attempt
             transport=transport,
         )
@@ -196,11 +201,16 @@ class Fetcher:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise too_large
+        inflater = _inflater(url, response)
         body = bytearray()
-        async for chunk in response.aiter_bytes():  # decoded chunks: gzip/deflate/br already undone
-            body += chunk
-            if len(body) > limit:
-                raise too_large  # leaving the stream closes the connection unread
+        try:
+            async for chunk in _raw_chunks(response):
+                body += inflater.decompress(chunk, limit + 1 - len(body)) if inflater else chunk
+                if len(body) > limit:
+                    raise too_large  # leaving the stream closes the connection unread
+            body += inflater.flush() if inflater else b""
+        except zlib.error as exc:
+            raise FetchError(f"undecodable compressed body ({exc}): {final_url}", url=url, status=status) from None
         return Response(
             url=url,
             final_url=final_url,
@@ -237,6 +247,25 @@ def _check_url(target: str, *, requested: str) -> None:
         raise FetchError(f"invalid URL ({exc}): {target!r}", url=requested) from exc
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise FetchError(f"not an http(s) URL: {target!r}", url=requested)
+
+
+def _inflater(url: str, response: httpx.Response) -> zlib._Decompress | None:
+    """A decompressor for the response's Content-Encoding; None when it is not compressed."""
+    codings = [c.strip().lower() for c in response.headers.get("content-encoding", "").split(",")]
+    codings = [c for c in codings if c not in ("", "identity")]
+    if not codings:
+        return None
+    if len(codings) > 1 or codings[0] not in _CODINGS:
+        raise FetchError(f"unsupported Content-Encoding {', '.join(codings)}: {response.url}", url=url, status=response.status_code)
+    return zlib.decompressobj(_CODINGS[codings[0]])
+
+
+async def _raw_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    if response.is_stream_consumed:  # a test transport's Response(content=...) arrives already read
+        yield response.content
+        return
+    async for chunk in response.aiter_raw():
+        yield chunk
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -39,7 +39,7 @@ from .extract_pool import ExtractionPool
 from .fetch import Fetcher
 from .pipeline import site_name
 from .run import ArticleFailed, Crawler, HostGate, Runner, SiteStats, fetcher_for
-from .store import Store, _first_line, _redact
+from .store import Store, _first_line
 
 DISCOVER, FETCH = "discover", "fetch"  # queues
 ROBOTS_TTL = 3600.0  # seconds a worker trusts the robots.txt it has read
@@ -245,7 +245,7 @@ class Fleet:
             async with self.app.open_async():
                 yield
         except (ConnectorException, psycopg.Error, PoolTimeout) as exc:
-            raise StoreError(f"job queue at {_redact(self.store.url)}: {_first_line(exc)}") from None
+            raise StoreError(f"job queue at {self.store.url}: {_first_line(exc)}") from None
 
 
 def _discover_options(site: str) -> dict:

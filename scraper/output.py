@@ -34,12 +34,20 @@ def article_paths(article: Article, out_dir: Path, site: str | None = None) -> t
     slug = safe_name(article.title or last_segment, article.content_hash[:12])
     name = f"{date}-{slug}"
     txt = out_dir / site_dir / f"{name}.txt"
-    if txt.exists() and txt.read_text(encoding="utf-8") != article.text + "\n":
+    if txt.exists() and not _holds(txt, article.text + "\n"):
         name = f"{name}-{article.content_hash[:8]}"  # a different article under the same name
     txt, js = out_dir / site_dir / f"{name}.txt", out_dir / site_dir / f"{name}.json"
     root = out_dir.resolve()
-    assert txt.resolve().is_relative_to(root) and js.resolve().is_relative_to(root)
+    if not (txt.resolve().is_relative_to(root) and js.resolve().is_relative_to(root)):  # a symlinked site folder
+        raise StoreError(f"refusing to write outside {out_dir}: {txt}")
     return txt, js
+
+
+def _holds(path: Path, text: str) -> bool:
+    try:
+        return path.read_bytes() == text.encode("utf-8")
+    except OSError:  # a folder of that name, or unreadable: not this article
+        return False
 
 
 def write_article(article: Article, out_dir: Path, site: str | None = None, *, explain: bool = False) -> tuple[Path, Path]:

@@ -23,7 +23,7 @@ from protego import Protego
 
 from .config import Config, Settings, Site
 from .discover import Link, parse_feed, parse_listing, parse_sitemap
-from .errors import FetchError, LockedError, ScraperError
+from .errors import FetchError, LockedError, ScraperError, redact
 from .extract_pool import ExtractionPool, ExtractorFailed
 from .fetch import Fetcher, FetchSettings, Response
 from .output import write_article
@@ -47,7 +47,7 @@ class SiteStats:
     def fail(self, message: str) -> None:
         self.failed += 1
         if len(self.errors) < 20:  # a summary, not a dump
-            self.errors.append(" ".join(message.split()))
+            self.errors.append(" ".join(redact(message).split()))
 
 
 class HostGate:
@@ -291,7 +291,8 @@ class Runner:
                 links.extend(parsed(lambda: parse_feed(response.content, url)) or [])
 
         async def sitemap(url: str, depth: int, seen: set[str]) -> None:
-            if url in seen or depth > self.config.settings.max_sitemap_depth:
+            settings = self.config.settings
+            if url in seen or depth > settings.max_sitemap_depth or len(seen) >= settings.max_sitemaps_per_site:
                 return
             seen.add(url)
             if response := await source(url):

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .article import Article
-from .errors import StoreError
+from .errors import StoreError, redact
 
 DEFAULT_DB = "sqlite:///scraper-data/articles.db"  # relative to the working directory
 MAX_LINES_PER_SITE = 20_000  # learned line hashes kept per site
@@ -113,7 +113,7 @@ class Store:
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             metadata.create_all(self.engine)
         except (SQLAlchemyError, OSError) as exc:
-            raise StoreError(f"cannot open store {_redact(self.url)}: {_first_line(exc)}") from None
+            raise StoreError(f"cannot open store {self.url}: {_first_line(exc)}") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -253,7 +253,7 @@ class Store:
     def record_failure(self, url: str, reason: str, *, permanent: bool) -> None:
         with self.engine.begin() as conn:
             row = conn.execute(select(failures.c.attempts).where(failures.c.url == url)).first()
-            values = dict(reason=reason[:500], permanent=permanent, last_at=_now())
+            values = dict(reason=redact(reason)[:500], permanent=permanent, last_at=_now())
             if row:
                 conn.execute(update(failures).where(failures.c.url == url).values(**values, attempts=row[0] + 1))
             else:
@@ -331,14 +331,6 @@ def _sqlite_pragmas(connection, _record) -> None:
     for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON", "synchronous=NORMAL"):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
-
-
-def _redact(url: str) -> str:
-    """Never print a password from a database URL."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url
 
 
 def _first_line(exc: BaseException) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,31 @@ def ground_truth() -> dict:
     if not path.exists():
         pytest.skip(f"shared benchmark data not found at {path}")
     return json.loads(path.read_text())
+
+
+# --- fuzz case counts, printed in the test summary ---------------------------------------------
+# Hostile-input tests call fuzz_case(category) once per generated case. Under pytest-xdist each
+# worker sends its counts back with the session's end and the controller adds them up.
+
+FUZZ_CASES: Counter[str] = Counter()
+
+
+def fuzz_case(category: str) -> None:
+    FUZZ_CASES[category] += 1
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker
+        workeroutput["fuzz_cases"] = dict(FUZZ_CASES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    FUZZ_CASES.update(getattr(node, "workeroutput", {}).get("fuzz_cases", {}))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if FUZZ_CASES:
+        counts = ", ".join(f"{name} {n}" for name, n in sorted(FUZZ_CASES.items()))
+        terminalreporter.write_line(f"fuzz cases: {counts}; total {sum(FUZZ_CASES.values())}")

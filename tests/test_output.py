@@ -12,12 +12,15 @@ from scraper.article import Article
 from scraper.errors import StoreError
 from scraper.output import atomic_write, write_article
 
+from .conftest import fuzz_case
+
 NASTY = st.one_of(st.text(max_size=500), st.sampled_from(["../../etc/passwd", "/etc/passwd", "CON", "nul", "..", ".", "\u202eevil", "a\x00b", "x" * 500]))
 
 
 @settings(max_examples=300, deadline=None)
 @given(title=NASTY, path=NASTY, site=NASTY)
 def test_paths_stay_inside_out_dir(tmp_path_factory, title, path, site):
+    fuzz_case("names")
     out = tmp_path_factory.mktemp("out")
     article = Article(url=f"https://example.com/{path}", title=title, text="Body.")
     txt, js = write_article(article, out, site)
