@@ -10,7 +10,6 @@ import re
 import string
 import tomllib
 from dataclasses import dataclass, field, fields
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -44,17 +43,12 @@ class DomRules:
 
 
 @dataclass(frozen=True)
-class Rules:  # not slotted: any_line_rule is cached on the instance
+class Rules:
     """Everything the cleaner knows about junk: generic rules, optionally sharpened by a site."""
 
     dom: DomRules = DomRules()
     lines: tuple[LineRule, ...] = ()
     stop_headings: tuple[re.Pattern[str], ...] = ()
-
-    @cached_property
-    def any_line_rule(self) -> re.Pattern[str]:
-        """All line rules in one pattern: most lines match none, and one search says so."""
-        return re.compile("|".join(f"(?:{rule.pattern.pattern})" for rule in self.lines) or "(?!)", re.IGNORECASE)
 
     def for_site(self, site: "Site | None") -> "Rules":
         if site is None:
