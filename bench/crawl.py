@@ -13,7 +13,7 @@ process tree is sampled in /proc for memory; article fetches are counted in the 
    < 5% of the first run's time). trafilatura keeps no state: it fetches everything again.
 
     python bench/crawl.py                 # the issue's sizes: H=20, d=0.5 s, 1,000 pages; 10,000 for memory
-    python bench/crawl.py --quick         # a sanity run in well under a minute
+    python bench/crawl.py --quick         # a sanity run of about a minute (the default takes ~20 min on 2 busy cores)
 """
 
 from __future__ import annotations
@@ -236,7 +236,8 @@ def main() -> int:
     table.add("memory run: first to last request, s", ours_mem.hits.window, peer_mem.hits.window, fmt="{:.1f}")
     table.add("memory run: pages/s", ours_mem.pages_per_s, peer_mem.pages_per_s)
     table.print()
-    print(f"\npeak RSS: sum over the crawl's process tree of each process's VmHWM, sampled every {SAMPLE_EVERY} s; "
+    print(f"\npeak RSS: sum over the crawl's process tree of each process's VmHWM, sampled every {SAMPLE_EVERY} s, "
+          "read when the site had served that many article pages; "
           f"bench took {time.perf_counter() - began:.0f} s")
     return 0
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import math
 import multiprocessing as mp
 import re
@@ -26,7 +25,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 FEED_ITEMS = 50  # a feed lists a host's latest articles, as real feeds do; the sitemap lists all
 _CANONICAL = re.compile(rb"<link\b[^>]*\brel=[\"']?canonical[^>]*>|<meta\b[^>]*\bproperty=[\"']?og:url[^>]*>", re.I)
@@ -57,7 +55,7 @@ def page_templates(data: Path) -> list[list[bytes]]:
     for path in sorted((data / "html").glob("*.html.gz")):
         html = _CANONICAL.sub(b"", gzip.decompress(path.read_bytes()))
         cuts = [m.end() for m in _PARAGRAPH.finditer(html)]
-        if cuts:  # a page without <p> could not be made distinct
+        if cuts:  # a page without paragraphs, items, headings or line breaks could not be made distinct
             templates.append([html[a:b] for a, b in zip([0, *cuts], [*cuts, len(html)])])
     return templates
 
@@ -115,7 +113,8 @@ class LoopbackSite:
 
 def _serve(hosts: int, pages: int, latency: float, data: Path, log, stop, ready) -> None:
     templates = page_templates(data)
-    last_article = [0.0] * hosts  # start of the last article request, per host
+    # Last article request per host; kept across resets, where a gap spans the pause between two crawls.
+    last_article = [0.0] * hosts
     guard = threading.Lock()
 
     def count(slot: int, host: int) -> None:
