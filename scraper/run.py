@@ -11,6 +11,7 @@ import asyncio
 import fcntl
 import ipaddress
 import socket
+import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
+from .article import Article
 from .config import Config, Settings, Site
 from .discover import Link, parse_feed, parse_listing, parse_sitemap
 from .errors import FetchError, LockedError, ScraperError, redact
@@ -204,6 +206,7 @@ class Runner:
         self.store = store
         self.limit = limit
         self.reporter = reporter
+        self._writing = threading.Lock()
 
     async def run(self, sites: list[Site]) -> dict[str, SiteStats]:
         stats = {site.name: SiteStats() for site in sites}
@@ -223,13 +226,15 @@ class Runner:
             pending = iter(plan.new)
 
             async def take_pages() -> None:
-                # A fixed number of takers per site, not a task per URL: pages in memory stay bounded
-                # however many a sitemap lists, and a slow site holds up only its own takers.
                 for url in pending:
                     done.append(await self._attempt(url, site, crawler, pool, repeated, stats))
                     self.reporter.article_done(site.name)
 
-            await asyncio.gather(*(take_pages() for _ in range(min(len(plan.new), self.config.settings.concurrency))))
+            # A few takers per site, not a task per URL: as many as the site's host lets fetch at once,
+            # and one more to hand a page to extraction meanwhile. Pages in memory stay bounded however
+            # many a sitemap lists, and a slow site holds up only its own takers.
+            takers = min(len(plan.new), self.config.settings.per_host_concurrency + 1)
+            await asyncio.gather(*(take_pages() for _ in range(takers)))
             # Everything listed was dealt with: next time, ask for changes only. Otherwise the
             # sources must list the rest again (articles over the cap, or that failed for now).
             if plan.complete and all(done):
@@ -330,20 +335,29 @@ class Runner:
         self, url: str, site: Site, crawler: Crawler, pool: ExtractionPool, repeated: frozenset[str], stats: SiteStats
     ) -> None:
         """Fetch, extract and save one article; on failure record it and raise `ArticleFailed`."""
-        settings = self.config.settings
         try:
             response = await crawler.get(url, page=True)
             stats.fetched += 1
             article = await pool.extract(response, site=site, repeated=repeated)
-            if save(self.store, article, site.name, learn=settings.learn_boilerplate) is not SaveResult.DUPLICATE:
+            # Off the event loop, which must keep requests leaving on time; one writer at a time,
+            # as SQLite wants.
+            if await asyncio.to_thread(self._keep, article, site.name):
                 stats.saved += 1
-                if settings.out_dir:
-                    write_article(article, Path(settings.out_dir), site.name)
         except Exception as exc:
             failed = ArticleFailed(url, exc)
             self.store.record_failure(url, str(failed), permanent=failed.permanent)
             stats.fail(str(failed))
             raise failed from exc
+
+    def _keep(self, article: Article, site: str) -> bool:
+        """Save the article (and write its files if `out_dir` is set); False if it was a duplicate."""
+        settings = self.config.settings
+        with self._writing:
+            if save(self.store, article, site, learn=settings.learn_boilerplate) is SaveResult.DUPLICATE:
+                return False
+            if settings.out_dir:
+                write_article(article, Path(settings.out_dir), site)
+            return True
 
 
 def _permanent_status(status: int | None) -> bool:
