@@ -105,7 +105,7 @@ def fetch(
     site = cfg.site_for_url(url)
     name = site_name(url, cfg)
     settings = FetchSettings(total_timeout=timeout, **({"user_agent": user_agent} if user_agent else {}))
-    store = _open_store(db or cfg.settings.db) if save else None
+    store = _open_store(db, cfg) if save else None
     try:
         learned = Learned.load(store, name).repeated if store else frozenset()
         response = download(url, settings)
@@ -122,10 +122,11 @@ def fetch(
     _emit(article, as_json=as_json, explain=explain)
 
 
-def _open_store(db: str | None):
+def _open_store(db: str | None, cfg: Config):
+    """The store named by --db, else $SCRAPER_DB, else the config's `db`, else the default."""
     from .store import Store
 
-    return Store(db)
+    return Store(db or os.environ.get("SCRAPER_DB") or cfg.settings.db)
 
 
 @app.command()
@@ -174,7 +175,7 @@ def export(
     """Write the stored articles as JSON lines or CSV."""
     if format not in ("jsonl", "csv"):
         raise UsageError(f"--format must be jsonl or csv, not {format!r}")
-    store = _open_store(db or _config(config).settings.db)
+    store = _open_store(db, _config(config))
     try:
         if output is None:
             count = store.export(format, sys.stdout, site=site)
@@ -214,7 +215,7 @@ def run_sites(
         reporter = ProgressReporter()
     else:
         reporter = LogReporter(json_lines=log_format == "json", quiet=quiet)
-    store = _open_store(db or cfg.settings.db)
+    store = _open_store(db, cfg)
     try:
         ok, _ = run(cfg, store, sites=sites, limit=limit, lock=_lock_path(store.url), reporter=reporter)
     finally:
@@ -237,7 +238,7 @@ def status(db: DbOpt = None, config: ConfigOpt = DEFAULT_SITES, runs: int = 10) 
     from rich.console import Console
     from rich.table import Table
 
-    store = _open_store(db or _config(config).settings.db)
+    store = _open_store(db, _config(config))
     try:
         last = store.last_runs(runs)
         total = store.count()
@@ -292,7 +293,7 @@ app.add_typer(db_app, name="db")
 @db_app.command("upgrade")
 def db_upgrade(db: DbOpt = None, config: ConfigOpt = DEFAULT_SITES) -> None:
     """Create the store's tables, and on PostgreSQL the job queue's; safe to run again."""
-    store = _open_store(db or _config(config).settings.db)  # opening creates the store's tables
+    store = _open_store(db, _config(config))  # opening creates the store's tables
     try:
         if store.engine.dialect.name == "postgresql":
             from .fleet import upgrade
@@ -364,7 +365,7 @@ def _fleet(config: Path, db: str | None, quiet: bool):
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, handlers=[handler])
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request is too much
     cfg = _config(config)
-    store = _open_store(db or cfg.settings.db)
+    store = _open_store(db, cfg)
     try:
         yield Fleet(cfg, store)
     finally:

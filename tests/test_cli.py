@@ -107,3 +107,12 @@ def test_errors_are_one_line_with_documented_codes(capsys, httpserver, tmp_path)
         code, _, err = run(capsys, *args)
         assert code == expected, (args, err)
         assert err.startswith("scraper: error:") and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_scraper_db_beats_the_config_and_db_beats_both(capsys, tmp_path, monkeypatch):
+    cfg = tmp_path / "sites.toml"
+    cfg.write_text(f'[settings]\ndb = "sqlite:///{tmp_path / "config.db"}"\n')
+    monkeypatch.setenv("SCRAPER_DB", f"sqlite:///{tmp_path / 'env.db'}")
+    assert run(capsys, "export", "--config", str(cfg))[0] == 0
+    assert run(capsys, "export", "--config", str(cfg), "--db", f"sqlite:///{tmp_path / 'flag.db'}")[0] == 0
+    assert sorted(p.name for p in tmp_path.glob("*.db")) == ["env.db", "flag.db"]
