@@ -9,6 +9,9 @@ work spread by procrastinate. The jobs are the pipeline of `scraper run` (scrape
 - `retry_stalled` (queue "discover"), every few seconds: the jobs of a worker that stopped sending
   heartbeats (killed, machine lost) go back to the queue for another worker.
 
+A worker outlives its database: when PostgreSQL goes away (restarted, network cut) procrastinate's
+worker stops once the jobs in hand are done; `Fleet.work` waits for the database and starts it again.
+
 What must hold across workers is kept by the database: articles are unique by URL, key and content
 hash (two workers racing on one article save it once), and each host's next turn is one row
 updated atomically (`Store.reserve_turn`), so the per-host delay holds for the whole fleet.
@@ -26,12 +29,13 @@ from dataclasses import asdict
 from typing import AsyncIterator
 
 import psycopg
-from procrastinate import App, BaseRetryStrategy, PsycopgConnector, RetryDecision
+from procrastinate import App, BaseRetryStrategy, PsycopgConnector, RetryDecision, signals
 from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from procrastinate.jobs import Job
 from procrastinate.schema import SchemaManager
 from psycopg_pool import PoolTimeout
 from sqlalchemy import text
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from .config import Config, Site, interval_cron
 from .errors import ScraperError, StoreError, UsageError
@@ -44,6 +48,7 @@ from .store import Store, _first_line
 DISCOVER, FETCH = "discover", "fetch"  # queues
 ROBOTS_TTL = 3600.0  # seconds a worker trusts the robots.txt it has read
 DONE_JOBS_KEPT_HOURS = 24
+RECONNECT_WAIT_MAX = 30.0  # seconds between two attempts to reach a lost database, at most
 # On a busy machine a request leaves a worker a little after its turn: turns are kept this much
 # further apart than the delay, and a worker woken later than this takes a new turn.
 TURN_MARGIN = 0.05
@@ -200,11 +205,43 @@ class Fleet:
     # the commands ----------------------------------------------------------------------------
 
     async def work(self, *, concurrency: int, queues: list[str] | None = None, wait: bool = True) -> None:
-        """Run a worker until stopped (SIGINT/SIGTERM finish the jobs in hand first)."""
+        """Run a worker until stopped (SIGINT/SIGTERM finish the jobs in hand first), through database outages."""
         settings = self.config.settings
         with ExtractionPool(settings.extract_workers, settings.extract_timeout) as self.pool:
             async with fetcher_for(settings) as self.fetcher, self._open():
-                await self.app.run_worker_async(concurrency=concurrency, queues=queues or None, wait=wait)
+                working = asyncio.create_task(self._keep_working(concurrency=concurrency, queues=queues or None, wait=wait))
+                # Cancelling procrastinate's worker stops it gracefully, as its own signal handlers would.
+                with signals.on_stop(working.cancel):
+                    await asyncio.wait([working])
+                if not working.cancelled():
+                    working.result()
+
+    async def _keep_working(self, **options) -> None:
+        """procrastinate's worker, started again whenever it stops on its own. It does so when it loses the
+        database: a query fails, or a side task (heartbeat, LISTEN connection) does and the worker stops
+        after its jobs in hand. A job whose end could not be recorded is found stalled and run again."""
+        while True:
+            try:
+                await self.app.run_worker_async(**options, install_signal_handlers=False)
+                if not options["wait"]:
+                    return
+                log.warning("worker stopped: it lost the database")
+            except (ConnectorException, PoolTimeout) as exc:
+                log.warning("worker stopped: it lost the database (%s)", _first_line(exc))
+            await self._database_back()
+
+    async def _database_back(self) -> None:
+        """Wait until the job queue's database answers again, asking less and less often."""
+
+        def still_away(state: RetryCallState) -> None:
+            log.warning("database still away; asking again in %.0f s", state.upcoming_sleep)
+
+        async for attempt in AsyncRetrying(wait=wait_exponential(multiplier=0.5, max=RECONNECT_WAIT_MAX),
+                                           retry=retry_if_exception_type((ConnectorException, PoolTimeout)),
+                                           before_sleep=still_away):
+            with attempt:
+                await self.app.check_connection_async()
+        log.warning("database back: worker starting again")
 
     async def schedule(self, *, once: bool = False) -> int:
         """Discovery per site on its interval (and discovery jobs run here); `once`: queue one per site now."""

@@ -108,7 +108,8 @@ class Store:
         try:
             if self.url.startswith("sqlite:///") and not self.url.endswith(":memory:"):
                 Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(self.url, future=True)
+            # A pooled connection is tested before use: after a database restart it is replaced, not failed.
+            self.engine = create_engine(self.url, future=True, pool_pre_ping=True)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             metadata.create_all(self.engine)

@@ -1,5 +1,6 @@
 """The fleet against the real PostgreSQL on 127.0.0.1:5432 and the loopback news site: worker
-processes, one killed with SIGKILL mid-job, every article stored once; failing jobs parked."""
+processes, one killed with SIGKILL mid-job, or all cut off from a restarting database, every article
+stored once; failing jobs parked."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -116,6 +118,34 @@ def stored(db: str) -> list[str]:
         store.close()
 
 
+@contextmanager
+def database_restarting(db: str) -> Iterator[None]:
+    """What a PostgreSQL restart does to the clients of one database, without restarting the server the
+    other tests share: every connection cut, and new ones refused until the block ends."""
+    name = db.rsplit("/", 1)[1]
+    admin = _admin()
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"),
+                         {"name": name})
+        yield
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        admin.dispose()
+
+
+def listening_workers(db: str) -> int:
+    """Connections of the database waiting for procrastinate's job notifications: one per working worker."""
+    store = Store(db)
+    try:
+        with store.engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'")).scalar_one()
+    finally:
+        store.close()
+
+
 def poll(condition: Callable[[], object], what: str, processes: list[subprocess.Popen] = ()) -> None:
     """Wait for `condition` within the deadline; the workers must stay up meanwhile."""
     deadline = time.monotonic() + DEADLINE
@@ -212,3 +242,27 @@ def test_host_turns_are_shared_through_the_database_and_a_back_off_holds_the_hos
         assert store.reserve_turn("127.0.0.1:8001", 0.5) < 0.1  # other hosts go on
     finally:
         store.close()
+
+
+def test_workers_carry_on_through_a_database_restart_and_every_article_is_stored_once(capsys, tmp_path, site, config, db, workers):
+    site.hold_after = 3  # as above: five article jobs are mid-way, waiting for the site, when the database goes
+    cfg = config(site.site_entry(), read_timeout=30.0, total_timeout=60.0)
+    fleet = workers(cfg, 3)
+    code, _, err = cli(capsys, "schedule", "--once", "--config", cfg)
+    assert code == 0 and "queued 1 discoveries" in err, err
+    poll(lambda: len(stored(db)) == 3 and len(jobs(db, "task_name = 'fetch' AND status = 'doing'")) == 5 and listening_workers(db) == 3,
+         "3 articles saved, 5 fetch jobs held, every worker listening", fleet)
+
+    logs = sorted(tmp_path.glob("worker*.log"))
+    for restart in (1, 2):  # the first with jobs in hand, the second with none
+        with database_restarting(db):
+            # procrastinate's words: a worker's LISTEN connection failed; it stops once its jobs in hand are done
+            poll(lambda: all(log.read_text().count("stopping worker") >= restart for log in logs), "every worker saw the database go", fleet)
+        site.release.set()
+        poll(lambda: all(log.read_text().count("worker starting again") >= restart for log in logs) and listening_workers(db) == 3,
+             "every worker working again", fleet)
+
+    poll(lambda: len(stored(db)) == 8 and not jobs(db, "status IN ('todo', 'doing')"), "every article saved", fleet)
+    urls = stored(db)
+    assert sorted(urls) == sorted(site.allowed_urls()) and len(set(urls)) == len(urls)
+    assert {j["status"] for j in jobs(db, "task_name = 'fetch'")} == {"succeeded"}
