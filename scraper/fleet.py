@@ -50,8 +50,9 @@ ROBOTS_TTL = 3600.0  # seconds a worker trusts the robots.txt it has read
 DONE_JOBS_KEPT_HOURS = 24
 RECONNECT_WAIT_MAX = 30.0  # seconds between two attempts to reach a lost database, at most
 # On a busy machine a request leaves a worker a little after its turn: turns are kept this much
-# further apart than the delay, and a worker woken later than this takes a new turn.
-TURN_MARGIN = 0.05
+# further apart than the delay, and a worker woken later than half of it takes a new turn, so the
+# other half is left for the request to get onto the wire.
+TURN_MARGIN = 0.1
 log = logging.getLogger("scraper.fleet")
 
 
@@ -87,7 +88,7 @@ class SharedHostGate(HostGate):
                 wait = self.store.reserve_turn(self.host, self.delay + TURN_MARGIN)
                 due = time.monotonic() + max(wait, 0)
                 await asyncio.sleep(max(wait, 0))
-                if time.monotonic() - due <= TURN_MARGIN:
+                if time.monotonic() - due <= TURN_MARGIN / 2:
                     break
                 # Woken too late (a busy machine): the next turn may be near; take a new one.
             yield
