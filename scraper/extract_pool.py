@@ -19,12 +19,10 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pebble import ProcessExpired, ProcessPool
 
 from .article import Article
-from .config import Site
+from .config import Settings, Site
 from .errors import NotArticleError
 from .fetch import Response
 from .pipeline import article_from_response
-
-DEFAULT_TIMEOUT = 30.0  # seconds of extraction per page
 
 
 class ExtractorFailed(NotArticleError):
@@ -40,7 +38,7 @@ class ExtractionPool:
     def __init__(
         self,
         workers: int | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float = Settings.extract_timeout,
         extract_page: Callable[..., Article] = article_from_response,
     ):
         self.timeout = timeout

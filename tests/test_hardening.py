@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from scraper.article import Article
 from scraper.errors import FetchError, StoreError, redact
