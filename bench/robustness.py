@@ -210,7 +210,7 @@ def _outcome(call: Callable[[], object]) -> tuple[str, float]:
 
 def run_html(case: tuple[bytes, str | None]) -> tuple[str, float]:
     from scraper import extract
-    from scraper.fetch import decode_html
+    from scraper.page import decode_html
 
     return _outcome(lambda: extract(decode_html(*case), "https://example.com/news/2024/bridge-vote"))
 
@@ -218,7 +218,7 @@ def run_html(case: tuple[bytes, str | None]) -> tuple[str, float]:
 def peer_html(case: tuple[bytes, str | None]) -> tuple[str, float]:
     import trafilatura
 
-    from scraper.fetch import decode_html
+    from scraper.page import decode_html
 
     html = decode_html(*case)
     return ("clean" if trafilatura.extract(html, url="https://example.com/news/2024/bridge-vote") else "clear"), _peak_mb()
@@ -310,7 +310,7 @@ def run_name(name: str) -> tuple[str, float]:
 def run_http(case: tuple[dict[str, str], list[bytes]]) -> tuple[str, float]:
     import httpx
 
-    from scraper.fetch import Fetcher, FetchSettings
+    from scraper.fetcher import Fetcher, FetchSettings
 
     headers, chunks = case
 

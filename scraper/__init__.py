@@ -13,7 +13,7 @@ from .extract import extract
 
 
 def __getattr__(name: str):
-    # fetch/afetch pull in the HTTP stack; import it only when asked for.
+    # fetch/afetch pull in the HTTP stack, which extraction workers never need; import it when asked.
     if name in ("fetch", "afetch"):
         from . import pipeline
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -62,3 +63,9 @@ class Article:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["removed"] = [Removal(**r) for r in known.get("removed") or []]
         return cls(**known)
+
+
+def line_key(line: str) -> str:
+    """Normalised hash of a line: the same line on two articles of a site has the same key."""
+    norm = " ".join(unicodedata.normalize("NFKC", line).casefold().split())
+    return hashlib.blake2b(norm.encode("utf-8"), digest_size=8).hexdigest()

@@ -17,17 +17,13 @@ Passes, each looking at what the earlier ones left:
 
 from __future__ import annotations
 
-import hashlib
 import re
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Sequence
 
-from wordfreq import zipf_frequency
-
-from .article import Removal
+from .article import Removal, line_key
 from .config import Rules, load_rules
 
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
@@ -70,12 +66,6 @@ class CleanResult:
     text: str
     removed: list[Removal] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
-
-
-def line_key(line: str) -> str:
-    """Normalised hash of a line, used to learn a site's repeated boilerplate."""
-    norm = " ".join(unicodedata.normalize("NFKC", line).casefold().split())
-    return hashlib.blake2b(norm.encode("utf-8"), digest_size=8).hexdigest()
 
 
 @lru_cache(maxsize=1)
@@ -296,6 +286,8 @@ def _terms(line: str) -> dict[str, float]:
 @lru_cache(maxsize=200_000)
 def _rarity(word: str) -> float:
     """How much a shared word says about a shared topic: 'said' little, 'tungsten' a lot."""
+    from wordfreq import zipf_frequency  # here, not above: heavy, and a run's own process never cleans
+
     return max(0.5, 8.0 - zipf_frequency(word, "en", wordlist="small"))
 
 

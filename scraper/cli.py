@@ -18,7 +18,6 @@ from typing import Annotated, Optional
 import typer
 
 from .article import Article
-from .clean import Cleaner
 from .config import DEFAULT_SITES, Config, load_config
 from .errors import ScraperError, UsageError, redact
 
@@ -98,16 +97,18 @@ def fetch(
     timeout: Annotated[float, typer.Option("--timeout", help="Total seconds allowed for the download.")] = 60.0,
 ) -> None:
     """Fetch one article and print its clean text."""
-    from .fetch import FetchSettings
-    from .pipeline import Learned, article_from_response, download, save as save_article, site_name
+    from .extract import article_from_response
+    from .fetcher import FetchSettings
+    from .learn import repeated_lines, save as save_article
+    from .pipeline import download
 
     cfg = _config(config)
     site = cfg.site_for_url(url)
-    name = site_name(url, cfg)
+    name = cfg.site_name(url)
     settings = FetchSettings(total_timeout=timeout, **({"user_agent": user_agent} if user_agent else {}))
     store = _open_store(db, cfg) if save else None
     try:
-        learned = Learned.load(store, name).repeated if store else frozenset()
+        learned = repeated_lines(store, name) if store else frozenset()
         response = download(url, settings)
         article = article_from_response(response, site=site, repeated=learned)
         if store:
@@ -138,7 +139,9 @@ def clean(
     config: ConfigOpt = DEFAULT_SITES,
 ) -> None:
     """Clean a saved page or already-extracted text and print the clean text."""
-    from .fetch import decode_html
+    from .clean import Cleaner, default_rules
+    from .extract import extract
+    from .page import decode_html
 
     try:
         raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
@@ -148,12 +151,8 @@ def clean(
     cfg = _config(config)
     site = cfg.site_for_url(url) if url else None
     if _looks_like_html(text):
-        from .extract import extract
-
         article = extract(text, url, site=site)
     else:
-        from .clean import default_rules
-
         result = Cleaner(default_rules().for_site(site)).clean(text)
         article = Article(url=url or "", text=result.text, tags=result.tags, removed=result.removed)
     _emit(article, as_json=as_json, explain=explain)

@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -117,10 +118,13 @@ class Config:
     sites: tuple[Site, ...] = ()
 
     def site_for_url(self, url: str) -> Site | None:
-        from urllib.parse import urlsplit
-
         host = urlsplit(url).hostname or ""
         return next((s for s in self.sites if s.owns(host)), None)
+
+    def site_name(self, url: str) -> str:
+        """The name articles from `url` are stored under: its site's, else its host's without www."""
+        site = self.site_for_url(url)
+        return site.name if site else (urlsplit(url).hostname or "unknown").removeprefix("www.")
 
 
 # --- loading -------------------------------------------------------------------------------

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import trafilatura
-
 from . import dom, metadata
 from .article import Article
 from .clean import Cleaner, default_rules
 from .config import Rules, Site
 from .errors import NotArticleError
+from .page import Response
 
 # Reader comments are not the article; metadata comes from our own, cheaper pass (metadata.py).
 # Not favor_precision: it drops every short paragraph holding a link and the link text inside
@@ -27,13 +26,15 @@ def extract(
     """Extract the article from a page. Raises NotArticleError when the page holds no article text.
 
     `rules` default to the generic ones in config/rules.toml, sharpened by `site` if given;
-    `repeated` holds line keys learned as this site's boilerplate (see `Store.repeated_lines`).
+    `repeated` holds line keys learned as this site's boilerplate (see scraper/learn.py).
     """
     rules = (rules or default_rules()).for_site(site)
     cleaner = Cleaner(rules, repeated)
     tree = dom.parse(html)
     meta = metadata.read(tree, url)
     dom.prune(tree, rules.dom, standfirst=meta.description)
+    import trafilatura  # here, not above: heavy, and a run's own process imports this module but never extracts
+
     doc = trafilatura.bare_extraction(tree.html or "", url=url, **_TRAFILATURA_OPTIONS)
     if doc is None or not (doc.text or "").strip():
         raise NotArticleError(f"no article text found{f': {url}' if url else ''}")
@@ -55,3 +56,19 @@ def extract(
         image=meta.image,
         removed=result.removed,
     )
+
+
+def article_from_response(
+    response: Response,
+    *,
+    rules: Rules | None = None,
+    site: Site | None = None,
+    repeated: frozenset[str] | set[str] = frozenset(),
+) -> Article:
+    """`extract` a downloaded page, keeping where and when it was fetched."""
+    article = extract(response.text, response.final_url, rules=rules, site=site, repeated=repeated)
+    article.url = response.url
+    article.final_url = response.final_url
+    article.fetched_at = response.fetched_at
+    article.status = response.status
+    return article

@@ -21,8 +21,8 @@ from pebble import ProcessExpired, ProcessPool
 from .article import Article
 from .config import Settings, Site
 from .errors import NotArticleError
-from .fetch import Response
-from .pipeline import article_from_response
+from .extract import article_from_response
+from .page import Response
 
 
 class ExtractorFailed(NotArticleError):

@@ -40,8 +40,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from .config import Config, Site, interval_cron
 from .errors import ScraperError, StoreError, UsageError
 from .extract_pool import ExtractionPool
-from .fetch import Fetcher
-from .pipeline import site_name
+from .fetcher import Fetcher
 from .run import ArticleFailed, Crawler, HostGate, Runner, SiteStats, fetcher_for
 from .store import Store, _first_line
 
@@ -259,7 +258,7 @@ class Fleet:
     async def enqueue(self, urls: list[str]) -> int:
         """Queue one-off fetches; returns how many were not queued already."""
         async with self._open():
-            return sum([await self._defer_fetch(url, site_name(url, self.config)) for url in urls])
+            return sum([await self._defer_fetch(url, self.config.site_name(url)) for url in urls])
 
     async def _defer_fetch(self, url: str, site: str) -> bool:
         try:

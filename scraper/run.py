@@ -27,9 +27,10 @@ from .config import Config, Settings, Site
 from .discover import Link, parse_feed, parse_listing, parse_sitemap
 from .errors import FetchError, LockedError, ScraperError, redact
 from .extract_pool import ExtractionPool, ExtractorFailed
-from .fetch import Fetcher, FetchSettings, Response
+from .fetcher import Fetcher, FetchSettings
+from .learn import repeated_lines, save
 from .output import write_article
-from .pipeline import REPEATED_LINE_ARTICLES, save
+from .page import Response
 from .report import Reporter
 from .store import SaveResult, Store
 from .urls import canonicalize
@@ -263,7 +264,7 @@ class Runner:
         """The site's learned boilerplate lines, read before extracting its pages."""
         if not self.config.settings.learn_boilerplate:
             return frozenset()
-        return frozenset(self.store.repeated_lines(site.name, REPEATED_LINE_ARTICLES))
+        return repeated_lines(self.store, site.name)
 
     async def _discover(self, site: Site, crawler: Crawler, stats: SiteStats) -> tuple[list[str], dict]:
         """Article URLs from the site's feeds, sitemaps (and those in robots.txt) and listing pages."""

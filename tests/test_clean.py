@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from scraper import clean
-from scraper.clean import Cleaner, line_key
+from scraper.article import line_key
+from scraper.clean import Cleaner
 
 from .conftest import seed_pairs
 

@@ -9,8 +9,8 @@ import pytest
 
 from scraper.errors import NotArticleError
 from scraper.extract_pool import ExtractionPool
-from scraper.fetch import Response
-from scraper.pipeline import article_from_response
+from scraper.page import Response
+from scraper.extract import article_from_response
 
 PAGE = b"<html><head><title>Pool</title></head><body><article><p>" + b"A sentence about the pool test. " * 30 + b"</p></article></body></html>"
 

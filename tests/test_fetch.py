@@ -15,7 +15,8 @@ from werkzeug import Request
 from werkzeug import Response as WerkzeugResponse
 
 from scraper.errors import FetchError, NotArticleError
-from scraper.fetch import Fetcher, FetchSettings, Response, decode_html, fetch_page
+from scraper.fetcher import Fetcher, FetchSettings, fetch_page
+from scraper.page import Response, decode_html
 
 # Retries without real waiting: backoff is tiny and `get` records the requested waits instead.
 FAST = FetchSettings(retries=2, backoff_initial=0.001, backoff_max=0.002, connect_timeout=2, read_timeout=2, total_timeout=5)

@@ -26,7 +26,8 @@ from scraper import extract
 from scraper.config import Config, load_config
 from scraper.discover import DiscoveryError, parse_feed, parse_listing, parse_sitemap
 from scraper.errors import ConfigError, ScraperError
-from scraper.fetch import Fetcher, FetchSettings, decode_html
+from scraper.fetcher import Fetcher, FetchSettings
+from scraper.page import decode_html
 from scraper.run import _addresses, refuse_private_address
 from scraper.urls import MAX_URL_CHARS, canonicalize
 

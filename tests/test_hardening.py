@@ -18,7 +18,7 @@ from pytest_httpserver import HTTPServer
 
 from scraper.article import Article
 from scraper.errors import FetchError, StoreError, redact
-from scraper.fetch import Fetcher, FetchSettings
+from scraper.fetcher import Fetcher, FetchSettings
 from scraper.output import write_article
 from scraper.run import _addresses, refuse_private_address
 from scraper.store import Store
