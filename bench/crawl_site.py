@@ -117,8 +117,7 @@ def _serve(hosts: int, pages: int, latency: float, data: Path, log, stop, ready)
     last_article = [0.0] * hosts
     guard = threading.Lock()
 
-    def count(slot: int, host: int) -> None:
-        now = time.monotonic()
+    def count(slot: int, host: int, now: float) -> None:
         with log.get_lock():
             log[slot] += 1
             if slot != ROBOTS:
@@ -177,26 +176,27 @@ def _handler(host: int, hosts: int, pages: int, latency: float, templates: list[
             self.do_GET(head=True)
 
         def do_GET(self, head: bool = False) -> None:
+            arrived = time.monotonic()  # gaps between requests are measured as they arrive
             time.sleep(latency)
             path = self.path.split("?", 1)[0]
             article = _ARTICLE_PATH.fullmatch(path)
             if article and int(article[1]) < pages and int(article[1]) % hosts == host:
                 n = int(article[1])
-                count(ARTICLES, host)
+                count(ARTICLES, host, arrived)
                 return self._send(200, _page(templates[n % len(templates)], n), "text/html; charset=utf-8", head)
             documents = _documents("http://" + (self.headers.get("Host") or "127.0.0.1:%d" % self.server.server_address[1]), host, hosts, pages)
             if path not in documents:
-                count(OTHER, host)
+                count(OTHER, host, arrived)
                 return self._send(404, b"not found", "text/plain", head)
             body, content_type = documents[path]
             if path == "/robots.txt":
-                count(ROBOTS, host)
+                count(ROBOTS, host, arrived)
                 return self._send(200, body, content_type, head)
             etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
             if self.headers.get("If-None-Match") == etag:
-                count(NOT_MODIFIED, host)
+                count(NOT_MODIFIED, host, arrived)
                 return self._send(304, b"", content_type, head, etag)
-            count(DOCUMENTS, host)
+            count(DOCUMENTS, host, arrived)
             self._send(200, body, content_type, head, etag)
 
         def _send(self, status: int, body: bytes, content_type: str, head: bool, etag: str | None = None) -> None:

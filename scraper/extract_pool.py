@@ -41,9 +41,14 @@ class ExtractionPool:
         timeout: float = Settings.extract_timeout,
         extract_page: Callable[..., Article] = article_from_response,
     ):
+        workers = workers or os.cpu_count() or 1
         self.timeout = timeout
         self._extract_page = extract_page
-        self._pool = ProcessPool(max_workers=workers or os.cpu_count() or 1, context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPool(max_workers=workers, context=multiprocessing.get_context("spawn"))
+        # Pages handed to the pool at once: one at work and one ready per worker. The rest wait here:
+        # a backlog queued in pebble goes through one shared pipe that its threads, contending with
+        # the event loop for the GIL, fill and drain too slowly, and the workers starve.
+        self._in_flight = asyncio.Semaphore(2 * workers)
 
     def __enter__(self) -> ExtractionPool:
         return self
@@ -56,11 +61,12 @@ class ExtractionPool:
         self._pool.join()
 
     async def extract(self, response: Response, *, site: Site | None = None, repeated: frozenset[str] = frozenset()) -> Article:
-        future = self._pool.schedule(
-            self._extract_page, args=(response,), kwargs={"site": site, "repeated": repeated}, timeout=self.timeout
-        )
         try:
-            return await asyncio.wrap_future(future)
+            async with self._in_flight:
+                future = self._pool.schedule(
+                    self._extract_page, args=(response,), kwargs={"site": site, "repeated": repeated}, timeout=self.timeout
+                )
+                return await asyncio.wrap_future(future)
         except FutureTimeout:
             raise ExtractorFailed(f"extraction took longer than {self.timeout:g} s, cut off: {response.url}") from None
         except ProcessExpired as exc:  # the extractor died on this page (a crash in native code, out of memory)

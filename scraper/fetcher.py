@@ -46,8 +46,10 @@ _ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"
 _CODINGS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
 _ACCEPT_ENCODING = "gzip, deflate"
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
-# httpx's defaults, spelled out; per-site politeness is the crawler's job, not the client's.
-_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+# Per-site politeness is the crawler's job, not the client's. Every open connection is kept alive
+# (httpx keeps 20): a crawl of many hosts comes back to each within seconds, and a connection closed
+# meanwhile costs a new TCP and TLS handshake on both ends.
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=5.0)
 
 
 class _RetryableStatus(Exception):
@@ -106,8 +108,11 @@ class Fetcher:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> Response:
-        """GET with retries; returns 2xx and 304 responses and raises FetchError for everything else."""
+    async def get(self, url: str, *, headers: Mapping[str, str] | None = None, on_sent: Callable[[], None] | None = None) -> Response:
+        """GET with retries; returns 2xx and 304 responses and raises FetchError for everything else.
+
+        `on_sent` is called each time a request's headers have gone out (the crawler's politeness clock).
+        """
         _check_url(url, requested=url)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(1 + self.settings.retries),
@@ -117,7 +122,7 @@ class Fetcher:
             reraise=True,
         )
         try:
-            return await retrying(self._attempt, url, dict(headers or {}))
+            return await retrying(self._attempt, url, dict(headers or {}), on_sent)
         except _RetryableStatus as exc:
             message = f"{_status_line(exc.status)} after {_attempts(retrying)}: {exc.url}"
             raise FetchError(message, url=url, status=exc.status) from exc
@@ -126,20 +131,20 @@ class Fetcher:
         except httpx.HTTPError as exc:  # refused connections, broken protocol, undecodable body
             raise FetchError(f"{_describe(exc)} after {_attempts(retrying)}: {url}", url=url) from exc
 
-    async def get_page(self, url: str) -> Response:
+    async def get_page(self, url: str, *, on_sent: Callable[[], None] | None = None) -> Response:
         """get() an HTML page; anything else (a PDF, an image) raises NotArticleError."""
-        response = await self.get(url)
+        response = await self.get(url, on_sent=on_sent)
         if not response.is_html:
             raise NotArticleError(f"not an HTML page ({response.content_type or 'no content type'}): {url}")
         return response
 
-    async def _attempt(self, url: str, headers: dict[str, str]) -> Response:
+    async def _attempt(self, url: str, headers: dict[str, str], on_sent: Callable[[], None] | None) -> Response:
         """One try: follow redirects to the final response and read its body."""
         chain = [url]
         async with asyncio.timeout(self.settings.total_timeout):
             while True:
                 self._guard(url, chain[-1])
-                async with self._client.stream("GET", chain[-1], headers=headers) as response:
+                async with self._client.stream("GET", chain[-1], headers=headers, extensions=_trace(on_sent)) as response:
                     location = response.headers.get("location")
                     if response.status_code not in _REDIRECT_STATUSES or not location:
                         return await self._read(url, response)
@@ -258,6 +263,18 @@ def _retry_after(value: str | None) -> float | None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
+
+
+def _trace(on_sent: Callable[[], None] | None) -> dict:
+    """httpcore's trace extension, calling `on_sent` once the request headers are written."""
+    if on_sent is None:
+        return {}
+
+    async def trace(event: str, _info: dict) -> None:
+        if event.endswith("send_request_headers.complete"):
+            on_sent()
+
+    return {"trace": trace}
 
 
 def _attempts(retrying: AsyncRetrying) -> str:

@@ -79,6 +79,11 @@ class HostGate:
             finally:
                 run_slots.release()
 
+    def sent(self) -> None:
+        """A request of this turn is on the wire: the gap to the next one counts from now, since a busy
+        event loop may send it a little later than its turn began."""
+        self.next_start = max(self.next_start, time.monotonic() + self.delay)
+
     def back_off(self, seconds: float) -> None:
         """After a 429/503 for this host: slow this host only."""
         self.delay = min(max(self.delay * 2, seconds, 1.0), MAX_BACKOFF)
@@ -112,7 +117,9 @@ class Crawler:
         gate = await self._gate(url)
         async with gate.turn(self.slots):
             try:
-                return await (self.fetcher.get_page(url) if page else self.fetcher.get(url, headers=headers))
+                if page:
+                    return await self.fetcher.get_page(url, on_sent=gate.sent)
+                return await self.fetcher.get(url, headers=headers, on_sent=gate.sent)
             except FetchError as exc:
                 if exc.status in (429, 503):
                     gate.back_off(self.settings.delay * 4)
@@ -145,8 +152,9 @@ class Crawler:
     async def robots_txt(self, origin: str) -> str | None:
         """The origin's robots.txt; None when there is none or it cannot be read (then all is allowed, as crawlers agree)."""
         try:
-            async with self._host_gate(origin).turn(self.slots):  # robots.txt is a request to the host too
-                response = await self.fetcher.get(origin + "/robots.txt")
+            gate = self._host_gate(origin)
+            async with gate.turn(self.slots):  # robots.txt is a request to the host too
+                response = await self.fetcher.get(origin + "/robots.txt", on_sent=gate.sent)
         except FetchError:
             return None
         return response.content.decode("utf-8", "replace")

@@ -11,6 +11,7 @@ import enum
 import json
 import os
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, TextIO
@@ -27,6 +28,9 @@ from .errors import StoreError, redact
 DEFAULT_DB = "sqlite:///scraper-data/articles.db"  # relative to the working directory
 MAX_LINES_PER_SITE = 20_000  # learned line hashes kept per site
 MAX_ARTICLES_PER_SITE = 500  # article keys remembered per site for distinct counting
+# Counting a site's rows costs more than recording an article's lines, so the bounds above are
+# enforced every this many recorded articles of a site (per process), not after each one.
+TRIM_EVERY = 50
 _CHUNK = 500
 _FIELDS = ("title", "final_url", "authors", "published", "modified", "language", "site_name",
            "description", "tags", "image", "text", "status")
@@ -105,12 +109,15 @@ def _now() -> str:
 class Store:
     def __init__(self, url: str | None = None):
         self.url = resolve_db_url(url)
+        self._recorded: Counter[str] = Counter()  # articles whose lines this process recorded, per site
         try:
             if self.url.startswith("sqlite:///") and not self.url.endswith(":memory:"):
                 Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            # A pooled connection is tested before use: after a database restart it is replaced, not failed.
-            self.engine = create_engine(self.url, future=True, pool_pre_ping=True)
-            if self.engine.dialect.name == "sqlite":
+            sqlite = self.url.startswith("sqlite")
+            # A server's pooled connection is tested before use: after a database restart it is
+            # replaced, not failed. An embedded SQLite file has no server to lose.
+            self.engine = create_engine(self.url, future=True, pool_pre_ping=not sqlite)
+            if sqlite:
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             metadata.create_all(self.engine)
         except (SQLAlchemyError, OSError) as exc:
@@ -219,7 +226,9 @@ class Store:
                                  .values(articles=site_lines.c.articles + 1, last_seen=now))
                 if hashes - known:
                     conn.execute(site_lines.insert(), [{"site": site, "line_hash": h, "articles": 1, "last_seen": now} for h in hashes - known])
-                self._trim(conn, site)
+                self._recorded[site] += 1
+                if self._recorded[site] % TRIM_EVERY == 1:
+                    self._trim(conn, site)
         except IntegrityError:
             return  # another writer recorded this article at the same moment
 

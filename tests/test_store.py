@@ -96,6 +96,16 @@ def test_learned_lines_count_distinct_articles(store):
     assert store.repeated_lines("other", 1) == set()
 
 
+def test_learned_lines_stay_bounded_per_site(store, monkeypatch):
+    monkeypatch.setattr("scraper.store.MAX_LINES_PER_SITE", 30)
+    monkeypatch.setattr("scraper.store.MAX_ARTICLES_PER_SITE", 10)
+    monkeypatch.setattr("scraper.store.TRIM_EVERY", 5)
+    for n in range(41):  # trimmed after the 1st, 6th, ... 41st article
+        store.record_lines("ex", f"article-{n}", ["boiler", f"unique-{n}-a", f"unique-{n}-b"])
+    assert "boiler" in store.repeated_lines("ex", 10)  # the most repeated line is kept
+    assert len(store.repeated_lines("ex", 1)) == 30
+
+
 def test_validators_failures_runs(store):
     assert store.get_validators("https://example.com/feed") == (None, None)
     store.set_validators("https://example.com/feed", '"v1"', "Mon, 01 Jan 2024 00:00:00 GMT")
