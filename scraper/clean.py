@@ -25,6 +25,7 @@ from typing import Sequence
 
 from .article import Removal, line_key
 from .config import Rules, load_rules
+from .prefilter import may_match, needles
 
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 _ENDS_SENTENCE = re.compile(r"[.!?。！？:;\"'”’»)\]]$")
@@ -139,16 +140,18 @@ class _Pass:
     # passes --------------------------------------------------------------------------------
 
     def line_rules(self) -> None:
-        rules = [(rule, _lowercase_form(rule.pattern)) for rule in self.rules.lines]
+        forms = [_lowercase_form(rule.pattern) for rule in self.rules.lines]
+        rules = [(rule, form, needles(form)) for rule, form in zip(self.rules.lines, forms)]
         longest_title = 2 * max(map(len, self.titles), default=0)  # folding never halves a line
         for i, line in enumerate(self.lines):
-            if len(line) <= longest_title and any(_is_title(_folded(line), title) for title in self.titles):
+            if len(line) <= longest_title and _is_title(_folded(line), self.titles):
                 self.remove(i, "title repeated in the text", "title-repeat")
             elif self.repeated and line_key(line) in self.repeated:
                 self.remove(i, "line repeated across many articles of this site", "site-repeated")
             elif len(line) <= MAX_RULE_LINE:
                 lowered = line.lower()
-                rule = next((rule for rule, pattern in rules if pattern.search(lowered)), None)
+                # The substring test first: most lines hold no needle of most rules.
+                rule = next((rule for rule, form, needed in rules if may_match(lowered, needed) and form.search(lowered)), None)
                 if rule:
                     self.remove(i, rule.reason, rule.id)
 
@@ -335,10 +338,11 @@ def _vocab(term_sets: list[dict[str, float]]) -> Counter[str]:
     return counts
 
 
-def _is_title(folded_line: str, folded_title: str) -> bool:
-    """The line is the title, or the title with the site name cut off ("Headline" of "Headline - Site")."""
-    return folded_line == folded_title or (
-        len(folded_line) >= 0.6 * len(folded_title) and folded_title.startswith(folded_line + " ")
+def _is_title(folded_line: str, folded_titles: list[str]) -> bool:
+    """The line is a title, or a title with the site name cut off ("Headline" of "Headline - Site")."""
+    return any(
+        folded_line == title or (len(folded_line) >= 0.6 * len(title) and title.startswith(folded_line + " "))
+        for title in folded_titles
     )
 
 

@@ -10,6 +10,7 @@ article itself must not cost us the article). Tables used for layout are unwrapp
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -27,8 +28,9 @@ _ARTICLE_MARKERS = 'article, main, h1, [itemprop="articleBody"]'  # a block hold
 MAX_ATTRIBUTE_CHARS = 2000
 # HTML parsers (lexbor's and lxml's) take time quadratic in an element's attribute count: a start
 # tag with thousands of attributes is an attack, not markup, and is cut to its bare name before
-# parsing. Possessive repeats: one pass over any page, no backtracking.
-_ATTRIBUTE_FLOOD = re.compile(r"""<([a-zA-Z][\w:-]*)(?:\s++|[^\s<>"']++|"[^"]*+"|'[^']*+'){2000,}+>""")
+# parsing. Possessive repeats: one pass over any page, no backtracking (not even into the tag's
+# name, which would retry every ordinary tag once per letter of its name).
+_ATTRIBUTE_FLOOD = re.compile(r"""<([a-zA-Z][\w:-]*+)(?:\s++|[^\s<>"']++|"[^"]*+"|'[^']*+'){2000,}+>""")
 
 
 def parse(html: str) -> LexborHTMLParser:
@@ -49,7 +51,7 @@ def prune(tree: LexborHTMLParser, rules: DomRules, standfirst: str | None = None
     if body is None:
         return tree
     body.strip_tags(list(rules.drop_tags))  # the body only: JSON-LD metadata in <head> stays
-    _drop_giant_attributes(body)
+    _attributes(body)  # drops the giant ones
     page_text = len(body.text(deep=True, separator=" ", strip=True)) or 1
     standfirst = " ".join((standfirst or "").split())
     doomed: list[LexborNode] = []
@@ -59,17 +61,14 @@ def prune(tree: LexborHTMLParser, rules: DomRules, standfirst: str | None = None
         node = stack.pop()
         if node.next is not None:
             stack.append(node.next)
-        if not node.tag.startswith("-"):
-            _drop_giant_attributes(node)
-        if node.tag.startswith("-") or node.tag in _NEVER_DROP:  # text, comments: nothing to judge
-            if node.child is not None:
-                stack.append(node.child)
-            continue
-        if _is_junk(node, rules, page_text, standfirst):
-            doomed.append(node)  # its subtree goes with it: do not descend
-            continue
-        if node.tag == "table" and node.css_first(_BLOCKS) is not None:
-            layout_tables.append(node)
+        tag = node.tag  # each read of a node's tag or attributes builds a new Python object: once only
+        if not tag.startswith("-"):  # text, comments: nothing to judge
+            attrs = _attributes(node)
+            if tag not in _NEVER_DROP and _is_junk(node, tag, attrs, rules, page_text, standfirst):
+                doomed.append(node)  # its subtree goes with it: do not descend
+                continue
+            if tag == "table" and node.css_first(_BLOCKS) is not None:
+                layout_tables.append(node)
         if node.child is not None:
             stack.append(node.child)
     for node in doomed:
@@ -83,23 +82,28 @@ def prune(tree: LexborHTMLParser, rules: DomRules, standfirst: str | None = None
     return tree
 
 
-def _drop_giant_attributes(node: LexborNode) -> None:
-    for name, value in node.attributes.items():
+def _attributes(node: LexborNode) -> dict[str, str | None]:
+    """The element's attributes, less the giant ones (MAX_ATTRIBUTE_CHARS), which are deleted from it."""
+    attrs = node.attributes
+    for name, value in list(attrs.items()):
         if value and len(value) > MAX_ATTRIBUTE_CHARS:
             del node.attrs[name]
+            del attrs[name]
+    return attrs
 
 
-def _is_junk(node: LexborNode, rules: DomRules, page_text: int, standfirst: str) -> bool:
-    tag = node.tag
-    attrs = node.attributes
+def _is_junk(
+    node: LexborNode, tag: str, attrs: dict[str, str | None], rules: DomRules, page_text: int, standfirst: str
+) -> bool:
     if tag in _SUBHEADINGS and standfirst and " ".join(node.text().split()) == standfirst:
         return True
-    if "hidden" in attrs or attrs.get("aria-hidden") == "true" or _HIDDEN_STYLE.search(attrs.get("style") or ""):
+    style = attrs.get("style")
+    if "hidden" in attrs or attrs.get("aria-hidden") == "true" or (style and _HIDDEN_STYLE.search(style)):
         return True
     if (attrs.get("role") or "") in rules.drop_roles:
         return True
     marks = " ".join(filter(None, (attrs.get("class"), attrs.get("id"), attrs.get("aria-label"))))
-    if marks and not rules.junk_tokens.isdisjoint(_TOKEN_SPLIT.split(marks.lower())):
+    if marks and _has_junk_token(marks, rules.junk_tokens):
         return (
             len(node.text(deep=True, separator=" ", strip=True)) < MAX_SHARE_OF_TEXT * page_text
             and node.css_first(_ARTICLE_MARKERS) is None
@@ -113,6 +117,12 @@ def _is_junk(node: LexborNode, rules: DomRules, page_text: int, standfirst: str)
         links = _link_texts(node)
         return bool(links) and not any(_ADDRESS.match(t) for t in links) and _is_mostly(links, node, rules.link_density)
     return False
+
+
+@lru_cache(maxsize=4096)
+def _has_junk_token(marks: str, junk_tokens: frozenset[str]) -> bool:
+    """Whether class, id or aria-label hold a junk token; cached, as a page repeats its class names."""
+    return not junk_tokens.isdisjoint(_TOKEN_SPLIT.split(marks.lower()))
 
 
 def _link_texts(node: LexborNode) -> list[str]:

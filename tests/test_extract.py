@@ -81,6 +81,12 @@ def test_site_selectors_sharpen_the_generic_rules():
     assert "gardening" not in extract(html, "https://example.com/a", site=site).text
 
 
+def test_attribute_flood_is_cut_to_the_tag_name():
+    flood, many = " a" * 1000, " a" * 999 + " "  # 2000 and 1999 attribute tokens
+    body = dom.parse(page(f"<div{flood}>flooded</div><span{many}>not quite</span>")).body.html
+    assert "<div>flooded</div>" in body and '<span a="">not quite</span>' in body
+
+
 def test_metadata_from_meta_tags_and_json_ld():
     head = """<meta property="og:title" content="Council backs bridge">
     <meta property="og:site_name" content="Daily Example"><meta name="description" content="The vote.">

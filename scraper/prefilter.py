@@ -1,0 +1,77 @@
+"""A cheap test that proves a regex cannot match: the literal text any of its matches must contain.
+
+`re.search` tries a pattern at every position of a line, and the line rules are long alternations,
+so most of the cleaner's time went into searches that find nothing. But a match of
+'\\bsign(ing)? up\\b.{0,60}\\b(newsletter|inbox)' always contains "newsletter" or "inbox" (and
+"sign"): a substring test (`in`, many times faster) skips the search when the line holds neither.
+
+The literals are read from the pattern's parse tree, which `re` itself builds: whatever the pattern's
+syntax (escapes, verbose mode, inline flags, lookarounds), a literal found there is really required.
+Where the tree does not prove that some text is required (a pattern ignoring case, an optional
+group, a back-reference), we claim nothing and the pattern is always searched.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from re import _constants as sre  # the parse tree's node types (private, but stable since 3.11)
+from re import _parser
+
+_REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
+
+
+@lru_cache(maxsize=1024)
+def needles(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
+    """Strings of which every match of `pattern` contains at least one; None if we cannot tell."""
+    if pattern.flags & re.IGNORECASE:  # a literal may then match other cases: no substring test
+        return None
+    try:
+        tree = _parser.parse(pattern.pattern, pattern.flags)
+    except Exception:  # a parser from a newer Python we do not know: never guess
+        return None
+    found = _required(tree)
+    if found is None:
+        return None
+    # A string holding another of the set proves nothing more: "sign up" is found only where "sign" is.
+    return tuple(sorted(s for s in found if not any(t != s and t in s for t in found)))
+
+
+def may_match(line: str, needles: tuple[str, ...] | None) -> bool:
+    """False only when `line` lacks every needle, so that the pattern cannot match it."""
+    return needles is None or any(needle in line for needle in needles)
+
+
+def _required(sequence: _parser.SubPattern | list) -> set[str] | None:
+    """Strings of which a match of the node `sequence` contains one, or None.
+
+    Each node that must match (a run of literals, a group, a repeat of at least once, a branch
+    whose every alternative requires something, a lookahead) gives a candidate set; we keep the
+    most selective: the one whose shortest string is longest, then the smallest.
+    """
+    candidates: list[set[str]] = []
+    literals = ""
+    for op, arg in [*sequence, (None, None)]:  # the sentinel ends the last run of literals
+        if op is sre.LITERAL:
+            literals += chr(arg)
+            continue
+        if literals:
+            candidates.append({literals})
+            literals = ""
+        inner: set[str] | None = None
+        if op is sre.SUBPATTERN:
+            _group, add_flags, _del_flags, body = arg
+            inner = None if add_flags & re.IGNORECASE else _required(body)
+        elif op is sre.BRANCH:
+            alternatives = [_required(body) for body in arg[1]]
+            inner = None if None in alternatives else set().union(*alternatives)
+        elif op in _REPEATS:
+            least, _most, body = arg
+            inner = _required(body) if least >= 1 else None
+        elif op is sre.ATOMIC_GROUP:
+            inner = _required(arg)
+        elif op is sre.ASSERT:  # (?=...), (?<=...): what they see is text of the line too
+            inner = _required(arg[1])
+        if inner:
+            candidates.append(inner)
+    return max(candidates, key=lambda s: (min(map(len, s)), -len(s)), default=None)
