@@ -49,7 +49,10 @@ class Crawl:
     wall: float
     hits: Hits
     peak_mb: float  # sum over the process tree of each process's peak RSS (VmHWM)
-    at: dict[int, float] = field(default_factory=dict)  # articles served -> peak MB so far
+    largest_mb: float  # the largest single process's peak RSS (what `time -v` reports)
+    pss_mb: float  # the largest sum over the tree of each process's PSS (shared pages split between sharers)
+    at: dict[int, float] = field(default_factory=dict)  # articles served -> peak MB (sum of VmHWM) so far
+    pss_at: dict[int, float] = field(default_factory=dict)  # articles served -> peak PSS sum so far
     output: str = ""
 
     @property
@@ -72,15 +75,23 @@ def tree(root: int) -> list[int]:
     return found
 
 
-def peak_kb(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/status") as status:
-                total += next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
-        except OSError:
-            pass
-    return total
+def _kb(path: str, field: str) -> int:
+    try:
+        with open(path) as lines:
+            return next((int(line.split()[1]) for line in lines if line.startswith(field)), 0)
+    except OSError:
+        return 0  # exited meanwhile
+
+
+def memory_kb(pids: list[int]) -> tuple[int, int, int]:
+    """(sum of peak RSS, largest peak RSS, sum of PSS now) over the processes.
+
+    RSS counts a page shared by several processes (libraries, the interpreter) once in each of
+    them, so its sum over a tree overstates what the tree takes; PSS splits each shared page
+    between its sharers, so its sum is what the machine gives the tree."""
+    peaks = [_kb(f"/proc/{pid}/status", "VmHWM:") for pid in pids]
+    pss = sum(_kb(f"/proc/{pid}/smaps_rollup", "Pss:") for pid in pids)
+    return sum(peaks), max(peaks, default=0), pss
 
 
 def crawl(command: list[str], site: LoopbackSite, milestones: tuple[int, ...] = ()) -> Crawl:
@@ -89,18 +100,21 @@ def crawl(command: list[str], site: LoopbackSite, milestones: tuple[int, ...] = 
     with tempfile.TemporaryFile("w+") as out:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True)
-        peak, at = 0, {}
+        peak = largest = pss = 0
+        at, pss_at = {}, {}
         while process.poll() is None:
-            peak = max(peak, peak_kb(tree(process.pid)))
+            sample = memory_kb(tree(process.pid))
+            peak, largest, pss = max(peak, sample[0]), max(largest, sample[1]), max(pss, sample[2])
             served = site.articles()
             at.update({m: peak / MB for m in milestones if m not in at and served >= m})
+            pss_at.update({m: pss / MB for m in milestones if m not in pss_at and served >= m})
             time.sleep(SAMPLE_EVERY)
         wall = time.perf_counter() - started
         out.seek(0)
         output = out.read()
     if process.returncode != 0:
         print(f"warning: {' '.join(command[:2])} exited with {process.returncode}: {output.strip()[-500:]}", file=sys.stderr)
-    return Crawl(wall, site.hits(), peak / MB, at, output)
+    return Crawl(wall, site.hits(), peak / MB, largest / MB, pss / MB, at, pss_at, output)
 
 
 def write_config(path: Path, settings: dict, sites: list[dict]) -> Path:
@@ -230,6 +244,10 @@ def main() -> int:
     for m in milestones:
         table.add(f"memory run: peak RSS at {m} pages, MB", ours_mem.at.get(m, math.inf), peer_mem.at.get(m, math.inf), "<= 200, flat", fmt="{:.0f}")
     table.add("memory run: peak RSS of the whole run, MB", ours_mem.peak_mb, peer_mem.peak_mb, "<= 200", fmt="{:.0f}")
+    for m in milestones:
+        table.add(f"memory run: peak PSS at {m} pages, MB", ours_mem.pss_at.get(m, math.inf), peer_mem.pss_at.get(m, math.inf), "<= 200, flat", fmt="{:.0f}")
+    table.add("memory run: peak PSS of the whole run, MB", ours_mem.pss_mb, peer_mem.pss_mb, "<= 200", fmt="{:.0f}")
+    table.add("memory run: peak RSS of the largest process, MB", ours_mem.largest_mb, peer_mem.largest_mb, fmt="{:.0f}")
     table.add("memory run: article pages fetched", ours_mem.hits.articles, peer_mem.hits.articles, f"{args.mem_pages}", fmt="{:.0f}")
     table.add("memory run: articles saved / extracted", mem_saved, _extracted(peer_mem), f"ours failed: {mem_failed}", fmt="{:.0f}")
     table.add("memory run: wall time, s", ours_mem.wall, peer_mem.wall, fmt="{:.1f}")
@@ -237,7 +255,8 @@ def main() -> int:
     table.add("memory run: pages/s", ours_mem.pages_per_s, peer_mem.pages_per_s)
     table.print()
     print(f"\npeak RSS: sum over the crawl's process tree of each process's VmHWM, sampled every {SAMPLE_EVERY} s, "
-          "read when the site had served that many article pages; "
+          "read when the site had served that many article pages; peak PSS: the largest sum of the processes' "
+          "PSS (/proc/PID/smaps_rollup: shared pages split between the processes sharing them) seen so far; "
           f"bench took {time.perf_counter() - began:.0f} s")
     return 0
 

@@ -19,6 +19,8 @@ import hashlib
 import math
 import multiprocessing as mp
 import re
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -30,6 +32,9 @@ FEED_ITEMS = 50  # a feed lists a host's latest articles, as real feeds do; the 
 _CANONICAL = re.compile(rb"<link\b[^>]*\brel=[\"']?canonical[^>]*>|<meta\b[^>]*\bproperty=[\"']?og:url[^>]*>", re.I)
 _PARAGRAPH = re.compile(rb"<(?:p|li|h[1-6])(?:\s[^>]*)?>|<br\s*/?>", re.I)
 _ARTICLE_PATH = re.compile(r"/news/(\d+)\.html")
+# The kernel stamps each packet's arrival (Linux): gaps between requests are read from those stamps,
+# not from when a handler thread of this busy process got round to them.
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
 # Slots of the shared request log.
 ARTICLES, NOT_MODIFIED, DOCUMENTS, ROBOTS, OTHER, FIRST, LAST, MIN_GAP = range(8)
@@ -134,6 +139,7 @@ def _serve(hosts: int, pages: int, latency: float, data: Path, log, stop, ready)
     servers = []
     for host in range(hosts):
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(host, hosts, pages, latency, templates, count))
+        server.socket.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)  # accepted connections inherit it
         server.daemon_threads = True
         servers.append(server)
     ports = [s.server_address[1] for s in servers]
@@ -171,12 +177,17 @@ def _documents(base: str, host: int, hosts: int, pages: int) -> dict[str, tuple[
 def _handler(host: int, hosts: int, pages: int, latency: float, templates: list[list[bytes]], count):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+        arrived = 0.0
+
+        def handle_one_request(self) -> None:
+            self.arrived = _arrival(self.connection)
+            super().handle_one_request()
 
         def do_HEAD(self) -> None:
             self.do_GET(head=True)
 
         def do_GET(self, head: bool = False) -> None:
-            arrived = time.monotonic()  # gaps between requests are measured as they arrive
+            arrived = self.arrived
             time.sleep(latency)
             path = self.path.split("?", 1)[0]
             article = _ARTICLE_PATH.fullmatch(path)
@@ -213,6 +224,20 @@ def _handler(host: int, hosts: int, pages: int, latency: float, templates: list[
             pass
 
     return Handler
+
+
+def _arrival(connection: socket.socket) -> float:
+    """When the next request's first packet reached this host (wall clock), waiting for it; clients
+    here send a request only after the last response, so none is left in the handler's buffer."""
+    try:
+        _data, ancillary, _flags, _address = connection.recvmsg(1, socket.CMSG_SPACE(16), socket.MSG_PEEK)
+    except OSError:
+        return time.time()
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", data[:16])
+            return seconds + nanoseconds / 1e9
+    return time.time()
 
 
 def _page(template: list[bytes], n: int) -> bytes:

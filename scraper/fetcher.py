@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Protocol
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -50,6 +51,14 @@ _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie
 # (httpx keeps 20): a crawl of many hosts comes back to each within seconds, and a connection closed
 # meanwhile costs a new TCP and TLS handshake on both ends.
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=5.0)
+
+
+class Pacer(Protocol):
+    """Paces requests on the wire: awaited just before a request's headers are written, told just after."""
+
+    async def before_send(self) -> None: ...
+
+    def sent(self) -> None: ...
 
 
 class _RetryableStatus(Exception):
@@ -108,10 +117,11 @@ class Fetcher:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def get(self, url: str, *, headers: Mapping[str, str] | None = None, on_sent: Callable[[], None] | None = None) -> Response:
+    async def get(self, url: str, *, headers: Mapping[str, str] | None = None, pacer: Pacer | None = None) -> Response:
         """GET with retries; returns 2xx and 304 responses and raises FetchError for everything else.
 
-        `on_sent` is called each time a request's headers have gone out (the crawler's politeness clock).
+        `pacer` (the crawler's politeness for the host) paces each request on the wire, retries and
+        redirects included.
         """
         _check_url(url, requested=url)
         retrying = AsyncRetrying(
@@ -122,7 +132,7 @@ class Fetcher:
             reraise=True,
         )
         try:
-            return await retrying(self._attempt, url, dict(headers or {}), on_sent)
+            return await retrying(self._attempt, url, dict(headers or {}), pacer)
         except _RetryableStatus as exc:
             message = f"{_status_line(exc.status)} after {_attempts(retrying)}: {exc.url}"
             raise FetchError(message, url=url, status=exc.status) from exc
@@ -131,20 +141,20 @@ class Fetcher:
         except httpx.HTTPError as exc:  # refused connections, broken protocol, undecodable body
             raise FetchError(f"{_describe(exc)} after {_attempts(retrying)}: {url}", url=url) from exc
 
-    async def get_page(self, url: str, *, on_sent: Callable[[], None] | None = None) -> Response:
+    async def get_page(self, url: str, *, pacer: Pacer | None = None) -> Response:
         """get() an HTML page; anything else (a PDF, an image) raises NotArticleError."""
-        response = await self.get(url, on_sent=on_sent)
+        response = await self.get(url, pacer=pacer)
         if not response.is_html:
             raise NotArticleError(f"not an HTML page ({response.content_type or 'no content type'}): {url}")
         return response
 
-    async def _attempt(self, url: str, headers: dict[str, str], on_sent: Callable[[], None] | None) -> Response:
+    async def _attempt(self, url: str, headers: dict[str, str], pacer: Pacer | None) -> Response:
         """One try: follow redirects to the final response and read its body."""
         chain = [url]
         async with asyncio.timeout(self.settings.total_timeout):
             while True:
                 self._guard(url, chain[-1])
-                async with self._client.stream("GET", chain[-1], headers=headers, extensions=_trace(on_sent)) as response:
+                async with self._client.stream("GET", chain[-1], headers=headers, extensions=_trace(pacer)) as response:
                     location = response.headers.get("location")
                     if response.status_code not in _REDIRECT_STATUSES or not location:
                         return await self._read(url, response)
@@ -265,14 +275,16 @@ def _retry_after(value: str | None) -> float | None:
 
 
 
-def _trace(on_sent: Callable[[], None] | None) -> dict:
-    """httpcore's trace extension, calling `on_sent` once the request headers are written."""
-    if on_sent is None:
+def _trace(pacer: Pacer | None) -> dict:
+    """httpcore's trace extension: the pacer is told just before and just after the headers are written."""
+    if pacer is None:
         return {}
 
     async def trace(event: str, _info: dict) -> None:
-        if event.endswith("send_request_headers.complete"):
-            on_sent()
+        if event.endswith("send_request_headers.started"):
+            await pacer.before_send()
+        elif event.endswith("send_request_headers.complete"):
+            pacer.sent()
 
     return {"trace": trace}
 

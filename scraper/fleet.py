@@ -41,7 +41,7 @@ from .config import Config, Site, interval_cron
 from .errors import ScraperError, StoreError, UsageError
 from .extract_pool import ExtractionPool
 from .fetcher import Fetcher
-from .run import ArticleFailed, Crawler, HostGate, Runner, SiteStats, fetcher_for
+from .run import ArticleFailed, Crawler, HostGate, Runner, SiteStats, Turn, fetcher_for
 from .store import Store, _first_line
 
 DISCOVER, FETCH = "discover", "fetch"  # queues
@@ -79,7 +79,7 @@ class SharedHostGate(HostGate):
         self.host = host
 
     @asynccontextmanager
-    async def turn(self, run_slots: asyncio.Semaphore) -> AsyncIterator[None]:
+    async def turn(self, run_slots: asyncio.Semaphore) -> AsyncIterator[Turn]:
         # The run slot first: a turn reserved is kept, not squeezed by a wait for a slot after it.
         # (A job waiting here holds its worker's job slot anyway.)
         async with self.slots, run_slots:
@@ -90,7 +90,7 @@ class SharedHostGate(HostGate):
                 if time.monotonic() - due <= TURN_MARGIN / 2:
                     break
                 # Woken too late (a busy machine): the next turn may be near; take a new one.
-            yield
+            yield Turn(self, due)
 
     def back_off(self, seconds: float) -> None:
         super().back_off(seconds)

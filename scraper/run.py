@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import ipaddress
+import math
 import socket
 import threading
 import time
@@ -36,6 +37,7 @@ from .store import SaveResult, Store
 from .urls import canonicalize
 
 MAX_BACKOFF = 300.0  # seconds a host is slowed down to at most after repeated 429/503
+TURN_LEAD = 0.1  # seconds before a host is due that its next turn begins (see HostGate)
 
 
 @dataclass
@@ -54,40 +56,64 @@ class SiteStats:
 
 
 class HostGate:
-    """Politeness for one host: a cap on requests in flight and a minimum gap between starts."""
+    """Politeness for one host: a cap on requests in flight and a minimum gap between requests on the wire.
+
+    A turn is given a little before the host is due, so that its request is ready (a connection
+    taken, headers built) when it is; the request's headers then wait for the due time
+    (`Turn.before_send`, called by the fetcher), and the gap to the next request counts from when
+    they went out (`Turn.sent`), however busy the event loop was in between.
+    """
 
     def __init__(self, delay: float, concurrency: int):
         self.delay = delay
         self.slots = asyncio.Semaphore(concurrency)
         self.lock = asyncio.Lock()
-        self.next_start = 0.0
+        self.next_due = 0.0  # when the next turn's request may go out
+        self.last_sent = -math.inf
 
     @asynccontextmanager
-    async def turn(self, run_slots: asyncio.Semaphore) -> AsyncIterator[None]:
+    async def turn(self, run_slots: asyncio.Semaphore) -> AsyncIterator[Turn]:
         """The host's next turn, holding one of `run_slots` (the global cap) for the request. The slot
-        is taken once the host is due, so a request waiting on a slow host holds none, and the gap
-        counts from the real start, so a wait for a slot cannot squeeze the next request closer."""
+        is taken once the host is (nearly) due, so a request waiting on a slow host holds none."""
         async with self.slots:
             async with self.lock:
-                wait = self.next_start - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                await _sleep_until(lambda: self.next_due - TURN_LEAD)
                 await run_slots.acquire()
-                self.next_start = time.monotonic() + self.delay
+                due = max(self.next_due, time.monotonic())
+                self.next_due = due + self.delay
             try:
-                yield
+                yield Turn(self, due)
             finally:
                 run_slots.release()
-
-    def sent(self) -> None:
-        """A request of this turn is on the wire: the gap to the next one counts from now, since a busy
-        event loop may send it a little later than its turn began."""
-        self.next_start = max(self.next_start, time.monotonic() + self.delay)
 
     def back_off(self, seconds: float) -> None:
         """After a 429/503 for this host: slow this host only."""
         self.delay = min(max(self.delay * 2, seconds, 1.0), MAX_BACKOFF)
-        self.next_start = max(self.next_start, time.monotonic() + self.delay)
+        self.next_due = max(self.next_due, time.monotonic() + self.delay)
+
+
+@dataclass
+class Turn:
+    """One request's turn at a host: the fetcher's `Pacer` for it."""
+
+    gate: HostGate
+    due: float
+
+    async def before_send(self) -> None:
+        gate = self.gate
+        await _sleep_until(lambda: max(self.due, gate.last_sent + gate.delay))
+        gate.last_sent = time.monotonic()  # claimed at once: a request waiting beside this one waits a gap more
+
+    def sent(self) -> None:
+        gate = self.gate
+        gate.last_sent = time.monotonic()
+        gate.next_due = max(gate.next_due, gate.last_sent + gate.delay)
+
+
+async def _sleep_until(deadline: Callable[[], float]) -> None:
+    """Sleep until `deadline()`, read again after each sleep: another request may have moved it."""
+    while (wait := deadline() - time.monotonic()) > 0:
+        await asyncio.sleep(wait)
 
 
 class Crawler:
@@ -115,11 +141,9 @@ class Crawler:
         if not await self.allowed(url):
             raise FetchError(f"disallowed by robots.txt: {url}", url=url)
         gate = await self._gate(url)
-        async with gate.turn(self.slots):
+        async with gate.turn(self.slots) as turn:
             try:
-                if page:
-                    return await self.fetcher.get_page(url, on_sent=gate.sent)
-                return await self.fetcher.get(url, headers=headers, on_sent=gate.sent)
+                return await (self.fetcher.get_page(url, pacer=turn) if page else self.fetcher.get(url, headers=headers, pacer=turn))
             except FetchError as exc:
                 if exc.status in (429, 503):
                     gate.back_off(self.settings.delay * 4)
@@ -152,9 +176,8 @@ class Crawler:
     async def robots_txt(self, origin: str) -> str | None:
         """The origin's robots.txt; None when there is none or it cannot be read (then all is allowed, as crawlers agree)."""
         try:
-            gate = self._host_gate(origin)
-            async with gate.turn(self.slots):  # robots.txt is a request to the host too
-                response = await self.fetcher.get(origin + "/robots.txt", on_sent=gate.sent)
+            async with self._host_gate(origin).turn(self.slots) as turn:  # robots.txt is a request to the host too
+                response = await self.fetcher.get(origin + "/robots.txt", pacer=turn)
         except FetchError:
             return None
         return response.content.decode("utf-8", "replace")
@@ -216,6 +239,10 @@ class Runner:
         self.limit = limit
         self.reporter = reporter
         self._writing = threading.Lock()
+        # Article pages held at once, from their request to the end of their extraction: as many as
+        # requests may be in flight. Takers of many sites would otherwise each hold a page waiting
+        # for an extraction worker (memory grows with the number of sites).
+        self._pages = asyncio.Semaphore(config.settings.concurrency)
 
     async def run(self, sites: list[Site]) -> dict[str, SiteStats]:
         stats = {site.name: SiteStats() for site in sites}
@@ -345,9 +372,10 @@ class Runner:
     ) -> None:
         """Fetch, extract and save one article; on failure record it and raise `ArticleFailed`."""
         try:
-            response = await crawler.get(url, page=True)
-            stats.fetched += 1
-            article = await pool.extract(response, site=site, repeated=repeated)
+            async with self._pages:
+                response = await crawler.get(url, page=True)
+                stats.fetched += 1
+                article = await pool.extract(response, site=site, repeated=repeated)
             # Off the event loop, which must keep requests leaving on time; one writer at a time,
             # as SQLite wants.
             if await asyncio.to_thread(self._keep, article, site.name):

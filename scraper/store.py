@@ -19,7 +19,6 @@ from typing import Any, Iterable, Iterator, Literal, TextIO
 from sqlalchemy import (
     JSON, Boolean, Column, Float, Integer, MetaData, String, Table, Text, create_engine, event, func, select, update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .article import Article
@@ -284,14 +283,14 @@ class Store:
         machines (PostgreSQL: the fleet's store)."""
         now = func.extract("epoch", func.clock_timestamp())
         start = func.greatest(host_turns.c.next_at, now)
-        statement = pg_insert(host_turns).values(host=host, next_at=now + gap)
+        statement = _pg_insert(host_turns).values(host=host, next_at=now + gap)
         statement = statement.on_conflict_do_update(index_elements=[host_turns.c.host], set_={"next_at": start + gap})
         return self._turn(statement.returning(host_turns.c.next_at - gap - now))
 
     def hold_host(self, host: str, seconds: float) -> None:
         """After a 429/503: no turn for the host starts within `seconds` from now (PostgreSQL)."""
         now = func.extract("epoch", func.clock_timestamp())
-        statement = pg_insert(host_turns).values(host=host, next_at=now + seconds)
+        statement = _pg_insert(host_turns).values(host=host, next_at=now + seconds)
         statement = statement.on_conflict_do_update(
             index_elements=[host_turns.c.host], set_={"next_at": func.greatest(host_turns.c.next_at, now + seconds)})
         self._turn(statement)
@@ -334,6 +333,13 @@ class Store:
 
 def _article(row) -> Article:
     return Article.from_dict({k: row[k] for k in row.keys() if k in Article.__dataclass_fields__})
+
+
+def _pg_insert(table: Table):
+    """PostgreSQL's INSERT … ON CONFLICT, for the fleet's tables; its dialect loads slowly, so only when used."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    return insert(table)
 
 
 def _sqlite_pragmas(connection, _record) -> None:

@@ -253,3 +253,35 @@ def test_out_dir_setting_writes_each_saved_article_as_files(capsys, site, config
     texts = sorted((out / "loopback").glob("*.txt"))
     assert len(texts) == 8 and len(list((out / "loopback").glob("*.json"))) == 8
     assert all(path.read_text().strip() for path in texts)
+
+
+def test_requests_to_one_host_leave_a_full_delay_apart_even_from_a_busy_event_loop(httpserver: HTTPServer, monkeypatch):
+    """Gaps are measured where they are made: when each request's headers were written."""
+    import asyncio
+
+    from scraper.config import Config, Settings
+    from scraper.run import Crawler, Turn, fetcher_for
+
+    httpserver.expect_request(re.compile("/page/.*")).respond_with_data("<html><body>x</body></html>", content_type="text/html")
+    httpserver.expect_request("/robots.txt").respond_with_data("User-agent: *\nAllow: /\n")
+    delay, sent = 0.1, []
+    real_sent = Turn.sent
+    monkeypatch.setattr(Turn, "sent", lambda turn: (sent.append(time.monotonic()), real_sent(turn)))
+    config = Config(settings=Settings(delay=delay, per_host_concurrency=2, allow_private_addresses=True), sites=[])
+
+    async def crawl() -> None:
+        async def hog() -> None:  # a loop kept busy: requests cannot leave the moment their turn comes
+            while True:
+                time.sleep(0.03)
+                await asyncio.sleep(0.001)
+
+        busy = asyncio.create_task(hog())
+        async with fetcher_for(config.settings) as fetcher:
+            crawler = Crawler(config, fetcher)
+            await asyncio.gather(*(crawler.get(httpserver.url_for(f"/page/{n}"), page=True) for n in range(8)))
+        busy.cancel()
+
+    asyncio.run(crawl())
+    assert len(sent) == 9  # robots.txt and eight pages
+    gaps = [b - a for a, b in zip(sent, sent[1:])]
+    assert min(gaps) >= delay - 0.001, gaps
