@@ -83,15 +83,16 @@ def _kb(path: str, field: str) -> int:
         return 0  # exited meanwhile
 
 
-def memory_kb(pids: list[int]) -> tuple[int, int, int]:
-    """(sum of peak RSS, largest peak RSS, sum of PSS now) over the processes.
+def memory_kb(pids: list[int], pss: bool) -> tuple[int, int, int]:
+    """(sum of peak RSS, largest peak RSS, sum of PSS now or 0 if not `pss`) over the processes.
 
     RSS counts a page shared by several processes (libraries, the interpreter) once in each of
     them, so its sum over a tree overstates what the tree takes; PSS splits each shared page
-    between its sharers, so its sum is what the machine gives the tree."""
+    between its sharers, so its sum is what the machine gives the tree. Reading PSS walks the
+    process's page tables under its memory lock, slowing it: only the memory runs read it."""
     peaks = [_kb(f"/proc/{pid}/status", "VmHWM:") for pid in pids]
-    pss = sum(_kb(f"/proc/{pid}/smaps_rollup", "Pss:") for pid in pids)
-    return sum(peaks), max(peaks, default=0), pss
+    shares = sum(_kb(f"/proc/{pid}/smaps_rollup", "Pss:") for pid in pids) if pss else 0
+    return sum(peaks), max(peaks, default=0), shares
 
 
 def crawl(command: list[str], site: LoopbackSite, milestones: tuple[int, ...] = ()) -> Crawl:
@@ -103,7 +104,7 @@ def crawl(command: list[str], site: LoopbackSite, milestones: tuple[int, ...] = 
         peak = largest = pss = 0
         at, pss_at = {}, {}
         while process.poll() is None:
-            sample = memory_kb(tree(process.pid))
+            sample = memory_kb(tree(process.pid), pss=bool(milestones))
             peak, largest, pss = max(peak, sample[0]), max(largest, sample[1]), max(pss, sample[2])
             served = site.articles()
             at.update({m: peak / MB for m in milestones if m not in at and served >= m})

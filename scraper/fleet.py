@@ -41,11 +41,10 @@ from .config import Config, Site, interval_cron
 from .errors import ScraperError, StoreError, UsageError
 from .extract_pool import ExtractionPool
 from .fetcher import Fetcher
-from .run import ArticleFailed, Crawler, HostGate, Runner, SiteStats, Turn, fetcher_for
+from .run import ROBOTS_TTL, ArticleFailed, Crawler, HostGate, Runner, SiteStats, Turn, fetcher_for
 from .store import Store, _first_line
 
 DISCOVER, FETCH = "discover", "fetch"  # queues
-ROBOTS_TTL = 3600.0  # seconds a worker trusts the robots.txt it has read
 DONE_JOBS_KEPT_HOURS = 24
 RECONNECT_WAIT_MAX = 30.0  # seconds between two attempts to reach a lost database, at most
 # On a busy machine a request leaves a worker a little after its turn: turns are kept this much
@@ -102,15 +101,7 @@ class FleetCrawler(Crawler):
 
     def __init__(self, config: Config, fetcher: Fetcher, store: Store):
         per_host = config.settings.per_host_concurrency
-        super().__init__(config, fetcher, make_gate=lambda host, delay: SharedHostGate(store, host, delay, per_host))
-        self.store = store
-
-    async def robots_txt(self, origin: str) -> str | None:
-        found, text = self.store.get_robots(origin, max_age=ROBOTS_TTL)
-        if not found:
-            text = await super().robots_txt(origin)
-            self.store.set_robots(origin, text)
-        return text
+        super().__init__(config, fetcher, store, make_gate=lambda host, delay: SharedHostGate(store, host, delay, per_host))
 
 
 class Fleet:

@@ -38,6 +38,7 @@ from .urls import canonicalize
 
 MAX_BACKOFF = 300.0  # seconds a host is slowed down to at most after repeated 429/503
 TURN_LEAD = 0.1  # seconds before a host is due that its next turn begins (see HostGate)
+ROBOTS_TTL = 3600.0  # seconds a robots.txt read by an earlier run (or another worker) is trusted
 
 
 @dataclass
@@ -117,15 +118,19 @@ async def _sleep_until(deadline: Callable[[], float]) -> None:
 
 
 class Crawler:
-    """Fetching for one run: global concurrency, per-host gates and robots.txt, cached per run.
+    """Fetching for one run: global concurrency, per-host gates and robots.txt, kept in the store for
+    ROBOTS_TTL (a run from cron every 15 minutes reads each robots.txt once an hour).
 
     `make_gate(host, delay)` builds a host's gate: by default a `HostGate` in this process; a fleet of
     workers passes one whose turns are kept in the shared database.
     """
 
-    def __init__(self, config: Config, fetcher: Fetcher, make_gate: Callable[[str, float], HostGate] | None = None):
+    def __init__(
+        self, config: Config, fetcher: Fetcher, store: Store, make_gate: Callable[[str, float], HostGate] | None = None
+    ):
         self.settings = config.settings
         self.fetcher = fetcher
+        self.store = store
         self.user_agent = fetcher.settings.user_agent
         self.slots = asyncio.Semaphore(self.settings.concurrency)
         self.gates: dict[str, HostGate] = {}
@@ -175,6 +180,13 @@ class Crawler:
 
     async def robots_txt(self, origin: str) -> str | None:
         """The origin's robots.txt; None when there is none or it cannot be read (then all is allowed, as crawlers agree)."""
+        found, text = self.store.get_robots(origin, max_age=ROBOTS_TTL)
+        if not found:
+            text = await self._download_robots(origin)
+            self.store.set_robots(origin, text)
+        return text
+
+    async def _download_robots(self, origin: str) -> str | None:
         try:
             async with self._host_gate(origin).turn(self.slots) as turn:  # robots.txt is a request to the host too
                 response = await self.fetcher.get(origin + "/robots.txt", pacer=turn)
@@ -239,17 +251,13 @@ class Runner:
         self.limit = limit
         self.reporter = reporter
         self._writing = threading.Lock()
-        # Article pages held at once, from their request to the end of their extraction: as many as
-        # requests may be in flight. Takers of many sites would otherwise each hold a page waiting
-        # for an extraction worker (memory grows with the number of sites).
-        self._pages = asyncio.Semaphore(config.settings.concurrency)
 
     async def run(self, sites: list[Site]) -> dict[str, SiteStats]:
         stats = {site.name: SiteStats() for site in sites}
         settings = self.config.settings
         with ExtractionPool(settings.extract_workers, settings.extract_timeout) as pool:
             async with fetcher_for(settings) as fetcher:
-                crawler = Crawler(self.config, fetcher)
+                crawler = Crawler(self.config, fetcher, self.store)
                 await asyncio.gather(*(self._site(site, crawler, pool, stats[site.name]) for site in sites))
         return stats
 
@@ -372,10 +380,9 @@ class Runner:
     ) -> None:
         """Fetch, extract and save one article; on failure record it and raise `ArticleFailed`."""
         try:
-            async with self._pages:
-                response = await crawler.get(url, page=True)
-                stats.fetched += 1
-                article = await pool.extract(response, site=site, repeated=repeated)
+            response = await crawler.get(url, page=True)
+            stats.fetched += 1
+            article = await pool.extract(response, site=site, repeated=repeated)
             # Off the event loop, which must keep requests leaving on time; one writer at a time,
             # as SQLite wants.
             if await asyncio.to_thread(self._keep, article, site.name):

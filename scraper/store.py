@@ -74,7 +74,7 @@ host_turns = Table(  # the fleet's per-host politeness: when the next request to
     "host_turns", metadata,
     Column("host", String(300), primary_key=True), Column("next_at", Float, nullable=False),  # epoch seconds, database clock
 )
-robots_files = Table(  # the fleet's robots.txt, read by one worker for all; body NULL: none or unreadable
+robots_files = Table(  # robots.txt files read, for later runs and other workers; body NULL: none or unreadable
     "robots_files", metadata,
     Column("origin", String(300), primary_key=True), Column("body", Text), Column("fetched_at", Float, nullable=False),
 )

@@ -103,12 +103,12 @@ def test_runs_killed_at_random_moments_lose_and_double_nothing(backend: str, htt
     killed = 0
     for _ in range(KILLS):
         process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        site.arm(process, kill_at=rng.randint(1, 12), delay=rng.uniform(0, 0.25))
+        site.arm(process, kill_at=rng.randint(1, 8), delay=rng.uniform(0, 0.25))
         _, err = process.communicate(timeout=120)
         killed += process.returncode == -signal.SIGKILL
         assert process.returncode in (0, -signal.SIGKILL), err.decode()
     site.arm(None, kill_at=0, delay=0)
-    assert killed >= KILLS // 2, f"only {killed} of {KILLS} runs were killed"
+    assert killed >= KILLS // 2, f"only {killed} of {KILLS} runs were killed"  # later runs, with less left to do, finish first
 
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()

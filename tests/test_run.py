@@ -255,7 +255,7 @@ def test_out_dir_setting_writes_each_saved_article_as_files(capsys, site, config
     assert all(path.read_text().strip() for path in texts)
 
 
-def test_requests_to_one_host_leave_a_full_delay_apart_even_from_a_busy_event_loop(httpserver: HTTPServer, monkeypatch):
+def test_requests_to_one_host_leave_a_full_delay_apart_even_from_a_busy_event_loop(httpserver: HTTPServer, monkeypatch, tmp_path):
     """Gaps are measured where they are made: when each request's headers were written."""
     import asyncio
 
@@ -269,6 +269,8 @@ def test_requests_to_one_host_leave_a_full_delay_apart_even_from_a_busy_event_lo
     monkeypatch.setattr(Turn, "sent", lambda turn: (sent.append(time.monotonic()), real_sent(turn)))
     config = Config(settings=Settings(delay=delay, per_host_concurrency=2, allow_private_addresses=True), sites=[])
 
+    store = Store(f"sqlite:///{tmp_path / 'robots.db'}")
+
     async def crawl() -> None:
         async def hog() -> None:  # a loop kept busy: requests cannot leave the moment their turn comes
             while True:
@@ -277,7 +279,7 @@ def test_requests_to_one_host_leave_a_full_delay_apart_even_from_a_busy_event_lo
 
         busy = asyncio.create_task(hog())
         async with fetcher_for(config.settings) as fetcher:
-            crawler = Crawler(config, fetcher)
+            crawler = Crawler(config, fetcher, store)
             await asyncio.gather(*(crawler.get(httpserver.url_for(f"/page/{n}"), page=True) for n in range(8)))
         busy.cancel()
 
