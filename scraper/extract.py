@@ -12,9 +12,9 @@ from .page import Response
 # Reader comments are not the article; metadata comes from our own, cheaper pass (metadata.py).
 # Not favor_precision: it drops every short paragraph holding a link and the link text inside
 # sentences, cutting the article; the DOM and text stages remove the junk it was there for.
-# fast: no second opinion from readability and jusText, a quarter of trafilatura's time for 0.001
-# of F1 on the benchmark (bench/quality.py).
-_TRAFILATURA_OPTIONS = dict(include_comments=False, include_tables=True, with_metadata=False, fast=True)
+# Not fast: without the second opinion of readability and jusText, a quarter of trafilatura's time
+# is saved but a page whose footer trafilatura takes for the article falls to F1 0.52 (bench/quality.py).
+_TRAFILATURA_OPTIONS = dict(include_comments=False, include_tables=True, with_metadata=False)
 
 
 def extract(
