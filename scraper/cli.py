@@ -98,9 +98,8 @@ def fetch(
 ) -> None:
     """Fetch one article and print its clean text."""
     from .extract import article_from_response
-    from .fetcher import FetchSettings
+    from .fetcher import FetchSettings, fetch_page
     from .learn import repeated_lines, save as save_article
-    from .pipeline import download
 
     cfg = _config(config)
     site = cfg.site_for_url(url)
@@ -109,7 +108,7 @@ def fetch(
     store = _open_store(db, cfg) if save else None
     try:
         learned = repeated_lines(store, name) if store else frozenset()
-        response = download(url, settings)
+        response = fetch_page(url, settings)
         article = article_from_response(response, site=site, repeated=learned)
         if store:
             save_article(store, article, name)

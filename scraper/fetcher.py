@@ -221,14 +221,15 @@ class Fetcher:
         return max(backoff, min(retry_after, self.settings.max_retry_after))
 
 
+async def afetch_page(url: str, settings: FetchSettings = FetchSettings()) -> Response:
+    """Download one HTML page with a client of its own."""
+    async with Fetcher(settings) as fetcher:
+        return await fetcher.get_page(url)
+
+
 def fetch_page(url: str, settings: FetchSettings = FetchSettings()) -> Response:
-    """Synchronous convenience: download one HTML page."""
-
-    async def run() -> Response:
-        async with Fetcher(settings) as fetcher:
-            return await fetcher.get_page(url)
-
-    return asyncio.run(run())
+    """Synchronous `afetch_page`."""
+    return asyncio.run(afetch_page(url, settings))
 
 
 def _check_url(target: str, *, requested: str) -> None:

@@ -1,30 +1,18 @@
-"""One page through the pipeline: fetch → extract → clean. The library's `fetch` and the CLI call this."""
+"""One page through the pipeline: fetch → extract → clean, as the library's `scraper.fetch` and `afetch`."""
 
 from __future__ import annotations
-
-import asyncio
 
 from .article import Article
 from .config import Rules, Site
 from .extract import article_from_response
-from .fetcher import Fetcher, FetchSettings
-from .page import Response
-
-
-async def adownload(url: str, settings: FetchSettings = FetchSettings()) -> Response:
-    async with Fetcher(settings) as fetcher:
-        return await fetcher.get_page(url)
-
-
-def download(url: str, settings: FetchSettings = FetchSettings()) -> Response:
-    return asyncio.run(adownload(url, settings))
+from .fetcher import FetchSettings, afetch_page, fetch_page
 
 
 async def afetch(url: str, settings: FetchSettings = FetchSettings(), *, rules: Rules | None = None, site: Site | None = None) -> Article:
     """Download `url` and return its clean article (raises FetchError / NotArticleError)."""
-    return article_from_response(await adownload(url, settings), rules=rules, site=site)
+    return article_from_response(await afetch_page(url, settings), rules=rules, site=site)
 
 
 def fetch(url: str, settings: FetchSettings = FetchSettings(), *, rules: Rules | None = None, site: Site | None = None) -> Article:
     """Synchronous `afetch`."""
-    return article_from_response(download(url, settings), rules=rules, site=site)
+    return article_from_response(fetch_page(url, settings), rules=rules, site=site)
