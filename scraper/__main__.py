@@ -1,6 +1,6 @@
 """The `scraper` command (and `python -m scraper`).
 
-Kept apart from cli.py so that it imports nothing: extraction workers are spawned processes, which
+Kept apart from cli.py so that it imports nothing: extraction workers (forked by a forkserver)
 import the main module of their parent again, and they have no use for the command-line stack.
 """
 

@@ -60,6 +60,25 @@ def extract(
     )
 
 
+# Long enough for every stage of the cleaner to look at it.
+_WARM_UP_PAGE = (
+    "<html><head><title>Warm-up</title></head><body><article><h1>Warm-up</h1>"
+    + "".join(f"<p>The council said on day {n} that the new bridge would open to traffic next spring.</p>" for n in range(16))
+    + "</article></body></html>"
+)
+
+
+def warm_up() -> None:
+    """Load now what extraction otherwise loads on first use: trafilatura with its fallbacks, the
+    stop lists jusText gets for pages of unknown language (every language's, some 25 MB) and the
+    cleaner's word list. Run where extraction workers are forked from, they share one copy."""
+    import justext.core
+    import trafilatura.external
+
+    justext.core.define_stoplist(trafilatura.external.jt_stoplist_init())  # jusText's cache, keyed by that list
+    extract(_WARM_UP_PAGE, "https://example.com/news/warm-up")
+
+
 def article_from_response(
     response: Response,
     *,

@@ -3,9 +3,10 @@
 Extraction is CPU-bound (DOM pass, trafilatura, cleaner), so a run that extracts on its event
 loop thread uses one core and stalls its downloads. pebble's process pool runs it on every core
 and, unlike the standard library's pool, kills and replaces the one worker whose page runs past
-the time limit. Workers are spawned, not forked: they share no locks, sockets or threads with the
-run, and they exit when the run's process dies (their task pipe closes), so a killed run leaves
-nothing behind that holds its lock.
+the time limit. Workers are forked from a forkserver, not from the run: they share no locks,
+sockets or threads with the run, and they exit when the run's process dies (their task pipe
+closes), so a killed run leaves nothing behind that holds its lock. The forkserver loads what
+extraction needs before it forks (scraper/extract_worker.py): the workers share that memory.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from .config import Settings, Site
 from .errors import NotArticleError
 from .extract import article_from_response
 from .page import Response
+
+
+BACKLOG_PER_WORKER = 4  # pages downloaded and waiting for a worker, per worker (see ExtractionPool.backlog)
 
 
 class ExtractorFailed(NotArticleError):
@@ -44,11 +48,17 @@ class ExtractionPool:
         workers = workers or os.cpu_count() or 1
         self.timeout = timeout
         self._extract_page = extract_page
-        self._pool = ProcessPool(max_workers=workers, context=multiprocessing.get_context("spawn"))
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["scraper.extract_worker"])  # read when the forkserver starts, once per process
+        self._pool = ProcessPool(max_workers=workers, context=context)
         # Pages handed to the pool at once: one at work and one ready per worker. The rest wait here:
         # a backlog queued in pebble goes through one shared pipe that its threads, contending with
         # the event loop for the GIL, fill and drain too slowly, and the workers starve.
         self._in_flight = asyncio.Semaphore(2 * workers)
+        # Pages downloaded for the pool and not yet extracted, those in flight included: a run
+        # takes a place before it downloads a page (Crawler.page), so memory stays flat however
+        # many hosts are due at once, and a burst of pages waits at the hosts, not in memory.
+        self.backlog = asyncio.Semaphore(BACKLOG_PER_WORKER * workers)
 
     def __enter__(self) -> ExtractionPool:
         return self

@@ -143,12 +143,35 @@ class Crawler:
         return robots is None or robots.can_fetch(url, self.user_agent)
 
     async def get(self, url: str, headers: dict[str, str] | None = None, *, page: bool = False) -> Response:
+        async with self._turn(url) as turn:
+            return await (self.fetcher.get_page(url, pacer=turn) if page else self.fetcher.get(url, headers=headers, pacer=turn))
+
+    @asynccontextmanager
+    async def page(self, url: str, hold: asyncio.Semaphore) -> AsyncIterator[Response]:
+        """An HTML page, holding a place in `hold` until the block ends: pages in memory stay bounded
+        however many hosts are due. The place is taken at the host's turn, not before, so a request
+        waiting for a slow host holds none."""
+        async with self._turn(url) as turn:
+            await hold.acquire()
+            try:
+                response = await self.fetcher.get_page(url, pacer=turn)
+            except BaseException:
+                hold.release()
+                raise
+        try:
+            yield response
+        finally:
+            hold.release()
+
+    @asynccontextmanager
+    async def _turn(self, url: str) -> AsyncIterator[Turn]:
+        """A turn at the URL's host, if robots.txt allows the URL; a 429 or 503 slows that host down."""
         if not await self.allowed(url):
             raise FetchError(f"disallowed by robots.txt: {url}", url=url)
         gate = await self._gate(url)
         async with gate.turn(self.slots) as turn:
             try:
-                return await (self.fetcher.get_page(url, pacer=turn) if page else self.fetcher.get(url, headers=headers, pacer=turn))
+                yield turn
             except FetchError as exc:
                 if exc.status in (429, 503):
                     gate.back_off(self.settings.delay * 4)
@@ -380,9 +403,9 @@ class Runner:
     ) -> None:
         """Fetch, extract and save one article; on failure record it and raise `ArticleFailed`."""
         try:
-            response = await crawler.get(url, page=True)
-            stats.fetched += 1
-            article = await pool.extract(response, site=site, repeated=repeated)
+            async with crawler.page(url, hold=pool.backlog) as response:
+                stats.fetched += 1
+                article = await pool.extract(response, site=site, repeated=repeated)
             # Off the event loop, which must keep requests leaving on time; one writer at a time,
             # as SQLite wants.
             if await asyncio.to_thread(self._keep, article, site.name):

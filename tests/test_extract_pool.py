@@ -49,3 +49,17 @@ def test_a_spinning_or_crashing_page_fails_alone_and_the_pool_goes_on(body, mess
         before, error, after = extract_all(pool, PAGE, body, PAGE)
     assert isinstance(error, NotArticleError) and message in str(error)
     assert before.title == after.title == "Pool"
+
+
+def loaded_before_any_page(response: Response, **kwargs) -> list[str]:
+    """What a worker holds in memory before it has extracted anything itself."""
+    import sys
+
+    return sorted(m for m in ("justext", "trafilatura", "wordfreq") if m in sys.modules)
+
+
+def test_workers_start_with_what_extraction_needs_already_loaded():
+    """Loaded once by the forkserver the workers are forked from, so they share that memory."""
+    with ExtractionPool(workers=1, extract_page=loaded_before_any_page) as pool:
+        [loaded] = extract_all(pool, PAGE)
+    assert loaded == ["justext", "trafilatura", "wordfreq"]

@@ -287,3 +287,44 @@ def test_requests_to_one_host_leave_a_full_delay_apart_even_from_a_busy_event_lo
     assert len(sent) == 9  # robots.txt and eight pages
     gaps = [b - a for a, b in zip(sent, sent[1:])]
     assert min(gaps) >= delay - 0.001, gaps
+
+
+def test_pages_waiting_for_extraction_are_bounded(httpserver: HTTPServer, tmp_path):
+    """Crawler.page holds a place from the host's turn until the page is dealt with: however many
+    pages are due, no more are downloaded than there are places."""
+    import asyncio
+
+    from scraper.config import Config, Settings
+    from scraper.run import Crawler, fetcher_for
+
+    places, pages = 2, 8
+    served, done, overflow = [], [], []
+
+    def serve(request: Request) -> Response:
+        served.append(request.path)
+        if len(served) - len(done) > places:
+            overflow.append(request.path)
+        return Response("<html><body>x</body></html>", content_type="text/html")
+
+    httpserver.expect_request(re.compile("/page/.*")).respond_with_handler(serve)
+    httpserver.expect_request("/robots.txt").respond_with_data("User-agent: *\nAllow: /\n")
+    config = Config(settings=Settings(delay=0.001, per_host_concurrency=4, allow_private_addresses=True), sites=[])
+    store = Store(f"sqlite:///{tmp_path / 'robots.db'}")
+
+    async def crawl() -> None:
+        hold = asyncio.Semaphore(places)
+        async with fetcher_for(config.settings) as fetcher:
+            crawler = Crawler(config, fetcher, store)
+
+            async def take(n: int) -> None:
+                async with crawler.page(httpserver.url_for(f"/page/{n}"), hold):
+                    await asyncio.sleep(0.01)  # extraction, while the other takers' turns come
+                    done.append(n)  # before the place is given back: a request after it may count it
+
+            await asyncio.gather(*(take(n) for n in range(pages)))
+        for _ in range(places):  # every place was given back
+            assert not hold.locked()
+            await hold.acquire()
+
+    asyncio.run(crawl())
+    assert (len(served), len(done), overflow) == (pages, pages, [])
