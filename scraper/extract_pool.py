@@ -59,6 +59,7 @@ class ExtractionPool:
         # takes a place before it downloads a page (Crawler.page), so memory stays flat however
         # many hosts are due at once, and a burst of pages waits at the hosts, not in memory.
         self.backlog = asyncio.Semaphore(BACKLOG_PER_WORKER * workers)
+        self._started: asyncio.Future | None = None
 
     def __enter__(self) -> ExtractionPool:
         return self
@@ -70,7 +71,16 @@ class ExtractionPool:
         self._pool.stop()  # pages still queued belong to a run that is over
         self._pool.join()
 
+    def start(self) -> asyncio.Future:
+        """Start the workers now, off the event loop: pebble starts them on its first task and waits
+        for the forkserver, which loads extraction first (about a second) — a second in which no
+        request would leave. A run calls this as soon as it knows pages will come."""
+        if self._started is None:
+            self._started = asyncio.ensure_future(asyncio.to_thread(self._pool.schedule, os.getpid))
+        return self._started
+
     async def extract(self, response: Response, *, site: Site | None = None, repeated: frozenset[str] = frozenset()) -> Article:
+        await self.start()
         try:
             async with self._in_flight:
                 future = self._pool.schedule(

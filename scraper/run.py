@@ -287,6 +287,8 @@ class Runner:
     async def _site(self, site: Site, crawler: Crawler, pool: ExtractionPool, stats: SiteStats) -> None:
         try:
             plan = await self.plan(site, crawler, stats)
+            if plan.new:
+                pool.start()  # while the first pages download
             self.reporter.site_found(site.name, len(plan.new))
             repeated = self.repeated(site)
             done: list[bool] = []
