@@ -17,6 +17,7 @@ Passes, each looking at what the earlier ones left:
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -277,21 +278,21 @@ class _Pass:
 
 
 def _terms(line: str) -> dict[str, float]:
-    """Content words cut to a crude stem (so 'minerals' meets 'mineral'), each weighted by rarity."""
+    """Content words cut to a crude stem (so 'minerals' meets 'mineral'), each weighted by rarity:
+    how much a shared word says about a shared topic, 'said' little, 'tungsten' a lot."""
+    from wordfreq import get_frequency_dict  # here, not above: heavy, and a run's own process never cleans
+
+    # Looked up, not asked of wordfreq's zipf_frequency: its cache of every word it was asked grows
+    # with a long run's vocabulary. Our words are single tokens already, as wordfreq would cut them.
+    frequencies = get_frequency_dict("en", wordlist="small")
     terms: dict[str, float] = {}
     for word in _WORD.findall(line):
         word = word.casefold()
         if word not in _STOPWORDS:
-            terms[word[:6]] = max(terms.get(word[:6], 0.0), _rarity(word))
+            frequency = frequencies.get(word)
+            zipf = math.log10(frequency) + 9 if frequency else 0.0
+            terms[word[:6]] = max(terms.get(word[:6], 0.0), 8.0 - zipf, 0.5)
     return terms
-
-
-@lru_cache(maxsize=200_000)
-def _rarity(word: str) -> float:
-    """How much a shared word says about a shared topic: 'said' little, 'tungsten' a lot."""
-    from wordfreq import zipf_frequency  # here, not above: heavy, and a run's own process never cleans
-
-    return max(0.5, 8.0 - zipf_frequency(word, "en", wordlist="small"))
 
 
 def _relevance(terms: dict[str, float], vocab: Counter[str]) -> float:
