@@ -35,6 +35,8 @@ def extract(
     tree = dom.parse(html)
     meta = metadata.read(tree, url)
     dom.prune(tree, rules.dom, standfirst=meta.description)
+    if tree.head is not None:  # read above; often mostly inline scripts and styles, that trafilatura would parse and copy
+        tree.head.decompose()
     import trafilatura  # here, not above: heavy, and a run's own process imports this module but never extracts
 
     doc = trafilatura.bare_extraction(tree.html or "", url=url, **_TRAFILATURA_OPTIONS)
