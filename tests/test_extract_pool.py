@@ -63,3 +63,18 @@ def test_workers_start_with_what_extraction_needs_already_loaded():
     with ExtractionPool(workers=1, extract_page=loaded_before_any_page) as pool:
         [loaded] = extract_all(pool, PAGE)
     assert loaded == ["justext", "trafilatura", "wordfreq"]
+
+
+def stop_words_in_worker(response: Response, **kwargs) -> tuple[bool, bool]:
+    """Whether jusText takes trafilatura's stop words as they are (no copy), and they are every language's."""
+    import justext.core
+    import trafilatura.external
+
+    words = trafilatura.external.JT_STOPLIST
+    return justext.core.define_stoplist(words) is words, {"the", "und", "dan", "которые"} <= words
+
+
+def test_workers_share_one_copy_of_every_language_stop_words():
+    with ExtractionPool(workers=1, extract_page=stop_words_in_worker) as pool:
+        [(not_copied, every_language)] = extract_all(pool, PAGE)
+    assert not_copied and every_language
