@@ -408,6 +408,7 @@ class Runner:
             async with crawler.page(url, hold=pool.backlog) as response:
                 stats.fetched += 1
                 article = await pool.extract(response, site=site, repeated=repeated)
+                del response  # not kept while the article waits its turn to be written
             # Off the event loop, which must keep requests leaving on time; one writer at a time,
             # as SQLite wants.
             if await asyncio.to_thread(self._keep, article, site.name):

@@ -328,3 +328,37 @@ def test_pages_waiting_for_extraction_are_bounded(httpserver: HTTPServer, tmp_pa
 
     asyncio.run(crawl())
     assert (len(served), len(done), overflow) == (pages, pages, [])
+
+
+def test_a_page_is_let_go_before_its_article_waits_to_be_written(monkeypatch):
+    """Articles are written one at a time and may wait their turn: their downloaded pages must not
+    wait in memory with them."""
+    import asyncio
+    import weakref
+    from contextlib import asynccontextmanager
+
+    from scraper.article import Article
+    from scraper.config import Config, Settings, Site
+    from scraper.page import Response as Page
+    from scraper.run import Runner, SiteStats
+
+    pages: list[weakref.ref] = []
+
+    class Crawler:
+        @asynccontextmanager
+        async def page(self, url: str, hold: object):
+            page = Page(url, url, 200, {}, b"<html><body><p>Text</p></body></html>", "2026-11-29T00:00:00Z")
+            pages.append(weakref.ref(page))
+            yield page
+
+    class Pool:
+        backlog = None
+
+        async def extract(self, response: Page, **options: object) -> Article:
+            return Article(url=response.url, text="Text")
+
+    page_alive_at_write = []
+    monkeypatch.setattr(Runner, "_keep", lambda self, article, site: page_alive_at_write.append(pages[0]() is not None))
+    runner = Runner(Config(settings=Settings(), sites=[]), store=None)
+    asyncio.run(runner.article("https://example.com/a", Site("a"), Crawler(), Pool(), frozenset(), SiteStats()))
+    assert page_alive_at_write == [False]
