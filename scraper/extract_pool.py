@@ -19,6 +19,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from pebble import ProcessExpired, ProcessPool
 
+from . import memory
 from .article import Article
 from .config import Settings, Site
 from .errors import NotArticleError
@@ -84,10 +85,18 @@ class ExtractionPool:
         try:
             async with self._in_flight:
                 future = self._pool.schedule(
-                    self._extract_page, args=(response,), kwargs={"site": site, "repeated": repeated}, timeout=self.timeout
+                    _in_worker, args=(self._extract_page, response), kwargs={"site": site, "repeated": repeated}, timeout=self.timeout
                 )
                 return await asyncio.wrap_future(future)
         except FutureTimeout:
             raise ExtractorFailed(f"extraction took longer than {self.timeout:g} s, cut off: {response.url}") from None
         except ProcessExpired as exc:  # the extractor died on this page (a crash in native code, out of memory)
             raise ExtractorFailed(f"extractor crashed ({exc}): {response.url}") from None
+
+
+def _in_worker(extract_page: Callable[..., Article], response: Response, **options: object) -> Article:
+    """One page's extraction in a worker; what the page took goes back to the system before the next."""
+    try:
+        return extract_page(response, **options)
+    finally:
+        memory.trim()

@@ -7,10 +7,14 @@ workers, instead of once in each: an extraction worker's own memory is only what
 import gc
 import sys
 
+from . import memory
 from .extract import warm_up
+
+memory.return_large_blocks()  # before anything is loaded: the workers inherit it
 
 try:
     warm_up()
 except Exception as exc:  # e.g. a trafilatura release that moved its stop lists: workers load what they need themselves
     print(f"scraper: extraction warm-up failed, workers will not share memory ({type(exc).__name__}: {exc})", file=sys.stderr)
 gc.freeze()  # the collector no longer visits what is loaded, so forked workers leave it shared
+memory.trim()  # what the warm-up freed is not handed down to the workers

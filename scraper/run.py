@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
+from . import memory
 from .article import Article
 from .config import Config, Settings, Site
 from .discover import Link, parse_feed, parse_listing, parse_sitemap
@@ -483,6 +484,7 @@ def run_lock(path: Path) -> Iterator[None]:
 
 def run(config: Config, store: Store, *, sites: list[Site], limit: int | None, lock: Path, reporter: Reporter = Reporter()) -> tuple[bool, dict]:
     """A whole scheduled run with its lock and its record in the store. Returns (ok, stats)."""
+    memory.return_large_blocks()  # pages come and go for the whole run
     with run_lock(lock):
         run_id = store.start_run()
         stats = asyncio.run(Runner(config, store, limit=limit, reporter=reporter).run(sites))
