@@ -37,6 +37,7 @@ from psycopg_pool import PoolTimeout
 from sqlalchemy import text
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
+from . import memory
 from .config import Config, Site, interval_cron
 from .errors import ScraperError, StoreError, UsageError
 from .extract_pool import ExtractionPool
@@ -198,6 +199,7 @@ class Fleet:
     async def work(self, *, concurrency: int, queues: list[str] | None = None, wait: bool = True) -> None:
         """Run a worker until stopped (SIGINT/SIGTERM finish the jobs in hand first), through database outages."""
         settings = self.config.settings
+        memory.return_large_blocks()  # a worker handles pages for days
         with ExtractionPool(settings.extract_workers, settings.extract_timeout) as self.pool:
             async with fetcher_for(settings) as self.fetcher, self._open():
                 working = asyncio.create_task(self._keep_working(concurrency=concurrency, queues=queues or None, wait=wait))
