@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, TextIO
 
 from sqlalchemy import (
-    JSON, Boolean, Column, Float, Integer, MetaData, String, Table, Text, create_engine, event, func, select, update,
+    JSON, Boolean, Column, Float, Integer, MetaData, String, Table, Text, create_engine, event, func, inspect, select, text, update,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -69,6 +69,8 @@ failures = Table(
     Column("url", String(2048), primary_key=True), Column("reason", Text, nullable=False),
     Column("permanent", Boolean, nullable=False), Column("attempts", Integer, nullable=False),
     Column("last_at", String(40), nullable=False),
+    Column("site", String(200), index=True),
+    Column("next_at", String(40)),  # ISO 8601 UTC: not tried again before then; NULL when permanent
 )
 host_turns = Table(  # the fleet's per-host politeness: when the next request to a host may start
     "host_turns", metadata,
@@ -82,6 +84,7 @@ runs = Table(
     "runs", metadata,
     Column("id", Integer, primary_key=True), Column("started_at", String(40), nullable=False),
     Column("finished_at", String(40)), Column("ok", Boolean), Column("stats", JSON),
+    Column("state", String(20)),  # running, finished, interrupted (NULL: made before states were kept)
 )
 
 
@@ -119,6 +122,7 @@ class Store:
             if sqlite:
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             metadata.create_all(self.engine)
+            _add_missing_columns(self.engine)
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(f"cannot open store {self.url}: {_first_line(exc)}") from None
 
@@ -329,6 +333,19 @@ class Store:
     def last_runs(self, n: int = 10) -> list[dict]:
         with self.engine.connect() as conn:
             return [dict(row) for row in conn.execute(select(runs).order_by(runs.c.id.desc()).limit(n)).mappings()]
+
+
+def _add_missing_columns(engine) -> None:
+    """Bring a store made by an earlier version up to date: columns added since are nullable, so
+    ALTER TABLE ... ADD COLUMN is all it takes (create_all makes missing tables, never columns)."""
+    existing = inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            have = {c["name"] for c in existing.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def _article(row) -> Article:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 
 import pytest
 from sqlalchemy import text
@@ -143,3 +144,19 @@ def test_unopenable_store_is_a_store_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(StoreError):
         Store(f"sqlite:///{tmp_path / 'file' / 'sub' / 'db.sqlite'}")
+
+
+def test_a_store_made_before_newer_columns_opens_and_gains_them(tmp_path):
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:  # the failures and runs tables as an earlier version made them
+        conn.execute("CREATE TABLE failures (url VARCHAR(2048) PRIMARY KEY, reason TEXT NOT NULL, permanent BOOLEAN NOT NULL,"
+                     " attempts INTEGER NOT NULL, last_at VARCHAR(40) NOT NULL)")
+        conn.execute("INSERT INTO failures VALUES ('https://example.com/a', 'HTTP 404', 1, 1, '2026-01-01T00:00:00+00:00')")
+        conn.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, started_at VARCHAR(40) NOT NULL, finished_at VARCHAR(40), ok BOOLEAN, stats JSON)")
+    with Store(f"sqlite:///{db}") as store:
+        assert store.failed_urls(["https://example.com/a"]) == {"https://example.com/a"}
+        store.record_failure("https://example.com/b", "HTTP 500", permanent=False)
+        assert store.start_run() == 1
+    with sqlite3.connect(db) as conn:
+        assert {"site", "next_at"} <= {row[1] for row in conn.execute("PRAGMA table_info(failures)")}
+        assert "state" in {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
