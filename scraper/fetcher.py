@@ -142,10 +142,10 @@ class Fetcher:
             raise FetchError(f"{_describe(exc)} after {_attempts(retrying)}: {url}", url=url) from exc
 
     async def get_page(self, url: str, *, pacer: Pacer | None = None) -> Response:
-        """get() an HTML page; anything else (a PDF, an image) raises NotArticleError."""
+        """get() an HTML page; anything else (a PDF, an image, even one served as text/html) raises NotArticleError."""
         response = await self.get(url, pacer=pacer)
         if not response.is_html:
-            raise NotArticleError(f"not an HTML page ({response.content_type or 'no content type'}): {url}")
+            raise NotArticleError(f"not an HTML page ({response.not_html_because}): {url}")
         return response
 
     async def _attempt(self, url: str, headers: dict[str, str], pacer: Pacer | None) -> Response:

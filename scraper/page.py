@@ -33,10 +33,56 @@ class Response:
 
     @property
     def is_html(self) -> bool:
-        if self.content_type:
-            return self.content_type in _HTML_TYPES
-        head = self.content[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-        return head.startswith((b"<!doctype html", b"<html"))
+        return self.not_html_because is None
+
+    @property
+    def not_html_because(self) -> str | None:
+        """Why this is no HTML page, for messages ('application/pdf', 'looks like a PDF document, served
+        as text/html'); None for a page. Servers call PDFs and images text/html: the first bytes tell."""
+        if self.content_type and self.content_type not in _HTML_TYPES:
+            return self.content_type
+        served = f"served as {self.content_type}" if self.content_type else "no content type"
+        binary = looks_binary(self.content)
+        if binary:
+            return f"looks like {binary}, {served}"
+        if not self.content_type and not _head(self.content).lower().startswith((b"<!doctype html", b"<html")):
+            return served
+        return None
+
+
+# --- Sniffing ---------------------------------------------------------------------------------
+
+# Magic numbers at the start of formats that are no web page.
+_SIGNATURES = [
+    (re.compile(magic, re.S), kind)
+    for magic, kind in (
+        (rb"%PDF-", "a PDF document"),
+        (rb"\x89PNG\r\n\x1a\n", "a PNG image"),
+        (rb"GIF8[79]a", "a GIF image"),
+        (rb"\xff\xd8\xff", "a JPEG image"),
+        (rb"PK\x03\x04", "a ZIP archive"),  # and what is one inside: Office documents, EPUB
+        (rb"\x1f\x8b", "gzip data"),
+        (rb"RIFF", "RIFF media"),  # WebP, WAV, AVI
+        (rb"....ftyp", "ISO media"),  # MP4, MOV, HEIC, AVIF
+        (rb"OggS", "Ogg media"),
+        (rb"ID3", "an MP3 file"),
+    )
+]
+
+
+def looks_binary(content: bytes) -> str | None:
+    """What `content` looks like ('a PDF document') when its first bytes say it is no text; None for text."""
+    head = _head(content)
+    for signature, kind in _SIGNATURES:
+        if signature.match(head):
+            return kind
+    if b"\0" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "binary data"  # text has no NUL bytes, except UTF-16, which we read only after its BOM
+    return None
+
+
+def _head(content: bytes) -> bytes:
+    return content[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")  # a UTF-8 BOM and white space do not count
 
 
 # --- Decoding -----------------------------------------------------------------------------------

@@ -263,7 +263,7 @@ def test_missing_content_type_is_sniffed(httpserver: HTTPServer, body: bytes, is
     if is_html:
         assert fetch_page(httpserver.url_for("/untyped"), FAST).content == body
     else:
-        with pytest.raises(NotArticleError, match=r"\(no content type\)"):
+        with pytest.raises(NotArticleError, match=r"^not an HTML page \(looks like a PNG image, no content type\): "):
             fetch_page(httpserver.url_for("/untyped"), FAST)
 
 

@@ -1,0 +1,115 @@
+"""What a new user hits first when fetching (#12): binary bodies called text/html, a total timeout
+that bounds the whole fetch, names that do not resolve, UTF-8 labelled as a single-byte charset."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request
+from werkzeug import Response as WerkzeugResponse
+
+from scraper.errors import FetchError, NotArticleError
+from scraper.fetcher import Fetcher, FetchSettings
+from scraper.page import Response, decode_html
+
+SCRAPER = Path(sys.executable).with_name("scraper")
+FAST = FetchSettings(retries=3, backoff_initial=0.001, backoff_max=0.002, connect_timeout=2, read_timeout=2, total_timeout=5)
+ARTICLE = (
+    "<!DOCTYPE html><html><head><title>Caf\u00e9 opens</title></head><body><article><h1>Caf\u00e9 opens</h1>"
+    + "".join(f"<p>The caf\u00e9 on the corner said on day {n} that its new terrace would open next spring.</p>" for n in range(8))
+    + "</article></body></html>"
+)
+
+
+def fetch(url: str, settings: FetchSettings = FAST, *, page: bool = True, waits: list[float] | None = None) -> Response:
+    """get_page (or get) `url` in a fresh event loop; backoff waits are recorded in `waits`, not slept."""
+
+    async def record(seconds: float) -> None:
+        if waits is not None:
+            waits.append(float(seconds))
+
+    async def run() -> Response:
+        async with Fetcher(settings) as fetcher:
+            fetcher._sleep = record
+            return await (fetcher.get_page(url) if page else fetcher.get(url))
+
+    return asyncio.run(run())
+
+
+def scraper(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SCRAPER), *args], capture_output=True, text=True, cwd=cwd, timeout=60)
+
+
+# --- 1. A binary body is not an article, whatever its content type says ----------------------------
+
+BINARIES = {
+    "a PDF document": b"%PDF-1.4\n000000 000000 000000\n%%EOF",
+    "a PNG image": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+    "a GIF image": b"GIF89a\x01\x00\x01\x00",
+    "a JPEG image": b"\xff\xd8\xff\xe0\x00\x10JFIF",
+    "a ZIP archive": b"PK\x03\x04\x14\x00\x00\x00",
+    "gzip data": b"\x1f\x8b\x08\x00\x00\x00\x00\x00",
+    "RIFF media": b"RIFF\x24\x00\x00\x00WEBPVP8 ",
+    "ISO media": b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00",
+    "Ogg media": b"OggS\x00\x02\x00\x00",
+    "an MP3 file": b"ID3\x04\x00\x00\x00\x00\x00\x00",
+    "binary data": b"<html><body>\x00\x01\x02\x00\x00\x00 some stray text</body></html>",
+}
+
+
+@pytest.mark.parametrize("kind", BINARIES)
+def test_binary_served_as_html_is_not_an_article(httpserver: HTTPServer, kind: str):
+    httpserver.expect_request("/story").respond_with_data(BINARIES[kind], content_type="text/html; charset=utf-8")
+    url = httpserver.url_for("/story")
+    with pytest.raises(NotArticleError) as info:
+        fetch(url)
+    assert str(info.value).startswith(f"not an HTML page (looks like {kind}")
+    assert str(info.value).endswith(f", served as text/html): {url}")
+
+
+def test_binary_with_no_content_type_is_not_an_article(httpserver: HTTPServer):
+    untyped = WerkzeugResponse(BINARIES["a PDF document"])
+    del untyped.headers["Content-Type"]
+    httpserver.expect_request("/story").respond_with_response(untyped)
+    with pytest.raises(NotArticleError, match=r"^not an HTML page \(looks like a PDF document, no content type\): "):
+        fetch(httpserver.url_for("/story"))
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (ARTICLE.encode(), "text/html; charset=utf-8"),
+        (ARTICLE.encode(), None),  # no type, but it starts like HTML
+        (("\ufeff" + ARTICLE).encode("utf-16-le"), "text/html"),  # NUL bytes, but text with a BOM
+        (b"\n  <!DOCTYPE html><html><body><p>GIF89a is a format, PK\x03\x04 a header.</p></body></html>", "text/html"),
+    ],
+)
+def test_real_html_still_passes(httpserver: HTTPServer, body: bytes, content_type: str | None):
+    response = WerkzeugResponse(body)
+    if content_type:
+        response.headers["Content-Type"] = content_type
+    else:
+        del response.headers["Content-Type"]
+    httpserver.expect_request("/story").respond_with_response(response)
+    assert fetch(httpserver.url_for("/story")).content == body
+
+
+def test_plain_get_still_takes_anything(httpserver: HTTPServer):
+    httpserver.expect_request("/file").respond_with_data(BINARIES["a PDF document"], content_type="text/html")
+    assert fetch(httpserver.url_for("/file"), page=False).content == BINARIES["a PDF document"]
+
+
+def test_cli_fetch_of_a_pdf_served_as_html_exits_4(httpserver: HTTPServer, tmp_path: Path):
+    httpserver.expect_request("/paper").respond_with_data(BINARIES["a PDF document"], content_type="text/html")
+    url = httpserver.url_for("/paper")
+    result = scraper("fetch", url, cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (4, "")
+    assert result.stderr == f"scraper: error: not an HTML page (looks like a PDF document, served as text/html): {url}\n"
