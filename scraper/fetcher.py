@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, stop_before_delay, wait_random_exponential
 
 from .errors import FetchError, NotArticleError, ScraperError
 from .page import Response
@@ -29,7 +29,7 @@ class FetchSettings:
     user_agent: str = "scraper/0.1 (+https://github.com/scraper-news/scraper)"
     connect_timeout: float = 10.0
     read_timeout: float = 20.0  # between two reads, not for the whole body
-    total_timeout: float = 60.0  # wall clock for one attempt: redirects and the whole body
+    total_timeout: float = 60.0  # wall clock for the whole get(): every attempt, redirect, body and wait between
     max_redirects: int = 5
     max_bytes: int = 10 * 1024 * 1024  # of the decoded body, so compression bombs are caught too
     retries: int = 3  # attempts after the first
@@ -71,8 +71,8 @@ class _RetryableStatus(Exception):
         self.retry_after = retry_after
 
 
-# Failures that may pass: network trouble, timeouts (httpx's and our total one) and retryable statuses.
-_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, TimeoutError, _RetryableStatus)
+# Failures that may pass: network trouble, timeouts and retryable statuses.
+_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, _RetryableStatus)
 
 
 class Fetcher:
@@ -121,18 +121,20 @@ class Fetcher:
         """GET with retries; returns 2xx and 304 responses and raises FetchError for everything else.
 
         `pacer` (the crawler's politeness for the host) paces each request on the wire, retries and
-        redirects included.
+        redirects included. `total_timeout` is the deadline of the whole call: a retry whose wait
+        would end past it is not made.
         """
         _check_url(url, requested=url)
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(1 + self.settings.retries),
+            stop=stop_after_attempt(1 + self.settings.retries) | stop_before_delay(self.settings.total_timeout),
             wait=self._wait,
             retry=retry_if_exception_type(_TRANSIENT),
             sleep=self._sleep,
             reraise=True,
         )
         try:
-            return await retrying(self._attempt, url, dict(headers or {}), pacer)
+            async with asyncio.timeout(self.settings.total_timeout):
+                return await retrying(self._attempt, url, dict(headers or {}), pacer)
         except _RetryableStatus as exc:
             message = f"{_status_line(exc.status)} after {_attempts(retrying)}: {exc.url}"
             raise FetchError(message, url=url, status=exc.status) from exc
@@ -151,17 +153,16 @@ class Fetcher:
     async def _attempt(self, url: str, headers: dict[str, str], pacer: Pacer | None) -> Response:
         """One try: follow redirects to the final response and read its body."""
         chain = [url]
-        async with asyncio.timeout(self.settings.total_timeout):
-            while True:
-                self._guard(url, chain[-1])
-                async with self._client.stream("GET", chain[-1], headers=headers, extensions=_trace(pacer)) as response:
-                    location = response.headers.get("location")
-                    if response.status_code not in _REDIRECT_STATUSES or not location:
-                        return await self._read(url, response)
-                target = self._redirect_target(url, chain, location)
-                if urlsplit(target)[:2] != urlsplit(chain[-1])[:2]:  # like browsers: no credentials to another origin
-                    headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
-                chain.append(target)
+        while True:
+            self._guard(url, chain[-1])
+            async with self._client.stream("GET", chain[-1], headers=headers, extensions=_trace(pacer)) as response:
+                location = response.headers.get("location")
+                if response.status_code not in _REDIRECT_STATUSES or not location:
+                    return await self._read(url, response)
+            target = self._redirect_target(url, chain, location)
+            if urlsplit(target)[:2] != urlsplit(chain[-1])[:2]:  # like browsers: no credentials to another origin
+                headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
+            chain.append(target)
 
     def _redirect_target(self, url: str, chain: list[str], location: str) -> str:
         target = urljoin(chain[-1], location)  # Location may be relative

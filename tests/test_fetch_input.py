@@ -113,3 +113,50 @@ def test_cli_fetch_of_a_pdf_served_as_html_exits_4(httpserver: HTTPServer, tmp_p
     result = scraper("fetch", url, cwd=tmp_path)
     assert (result.returncode, result.stdout) == (4, "")
     assert result.stderr == f"scraper: error: not an HTML page (looks like a PDF document, served as text/html): {url}\n"
+
+
+# --- 2. total_timeout bounds the whole fetch, retries and waits included ---------------------------
+
+
+@pytest.fixture
+def stalling_server():
+    """A server of its own whose every request stalls until the test ends; `attempts` counts requests."""
+    release = threading.Event()
+    attempts: list[str] = []
+
+    def stall(request: Request) -> WerkzeugResponse:
+        attempts.append(request.path)
+        release.wait(30)
+        return WerkzeugResponse(ARTICLE, content_type="text/html")
+
+    with HTTPServer(host="127.0.0.1", port=0, threaded=True) as server:
+        server.expect_request("/slow").respond_with_handler(stall)
+        server.attempts = attempts
+        try:
+            yield server
+        finally:
+            release.set()
+
+
+def test_total_timeout_bounds_all_attempts(stalling_server: HTTPServer):
+    url = stalling_server.url_for("/slow")
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"^timed out after 1 attempt: "):
+        fetch(url, FetchSettings(total_timeout=1, read_timeout=20, backoff_initial=0.001))
+    assert stalling_server.attempts == ["/slow"]  # not the four a per-attempt timeout allows
+    assert time.monotonic() - started < 10  # loose: four full attempts would take 4 s and more
+
+
+def test_a_retry_after_beyond_the_deadline_is_not_waited_for(httpserver: HTTPServer):
+    httpserver.expect_request("/busy").respond_with_data("", status=503, headers={"Retry-After": "30"})
+    waits: list[float] = []
+    with pytest.raises(FetchError, match=r"^HTTP 503 Service Unavailable after 1 attempt: "):
+        fetch(httpserver.url_for("/busy"), FAST, waits=waits)
+    assert waits == [] and len(httpserver.log) == 1
+
+
+def test_cli_timeout_is_the_whole_fetch(stalling_server: HTTPServer, tmp_path: Path):
+    url = stalling_server.url_for("/slow")
+    result = scraper("fetch", "--timeout", "1", url, cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (3, f"scraper: error: timed out after 1 attempt: {url}\n")
+    assert stalling_server.attempts == ["/slow"]
