@@ -9,6 +9,7 @@ Failures become a one-line `FetchError`; a page that is not HTML becomes `NotArt
 from __future__ import annotations
 
 import asyncio
+import socket
 import zlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Protocol
@@ -18,7 +19,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, stop_before_delay, wait_random_exponential
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_before_delay, wait_random_exponential
 
 from .errors import FetchError, NotArticleError, ScraperError
 from .page import Response
@@ -75,6 +76,21 @@ class _RetryableStatus(Exception):
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, _RetryableStatus)
 
 
+def _may_pass(exc: BaseException) -> bool:
+    return isinstance(exc, _TRANSIENT) and not _no_such_host(exc)
+
+
+def _no_such_host(exc: BaseException) -> bool:
+    """Whether the resolver answered that the host's name does not exist (EAI_NONAME), which no retry
+    changes; a temporary failure (EAI_AGAIN) may pass. httpx keeps the socket.gaierror in the chain."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, socket.gaierror):
+            return cause.errno == socket.EAI_NONAME
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 class Fetcher:
     """Async HTTP client: one per run. `async with Fetcher(settings) as f: resp = await f.get(url)`
 
@@ -128,7 +144,7 @@ class Fetcher:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(1 + self.settings.retries) | stop_before_delay(self.settings.total_timeout),
             wait=self._wait,
-            retry=retry_if_exception_type(_TRANSIENT),
+            retry=retry_if_exception(_may_pass),
             sleep=self._sleep,
             reraise=True,
         )
@@ -141,6 +157,8 @@ class Fetcher:
         except (httpx.TimeoutException, TimeoutError) as exc:
             raise FetchError(f"timed out after {_attempts(retrying)}: {url}", url=url) from exc
         except httpx.HTTPError as exc:  # refused connections, broken protocol, undecodable body
+            if _no_such_host(exc):
+                raise FetchError(f"cannot resolve host {exc.request.url.host}: {url}", url=url) from exc
             raise FetchError(f"{_describe(exc)} after {_attempts(retrying)}: {url}", url=url) from exc
 
     async def get_page(self, url: str, *, pacer: Pacer | None = None) -> Response:

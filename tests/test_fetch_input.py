@@ -160,3 +160,50 @@ def test_cli_timeout_is_the_whole_fetch(stalling_server: HTTPServer, tmp_path: P
     result = scraper("fetch", "--timeout", "1", url, cwd=tmp_path)
     assert (result.returncode, result.stderr) == (3, f"scraper: error: timed out after 1 attempt: {url}\n")
     assert stalling_server.attempts == ["/slow"]
+
+
+# --- 3. A name that does not resolve is final at once ------------------------------------------------
+
+
+@pytest.fixture
+def lookups(monkeypatch) -> list[str]:
+    """Names under .invalid fail to resolve the way the system resolver fails them; each lookup is counted."""
+    real_getaddrinfo = socket.getaddrinfo
+    names: list[str] = []
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name.endswith(".invalid"):
+            names.append(name)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return names
+
+
+def test_unresolvable_host_is_not_retried(lookups: list[str]):
+    waits: list[float] = []
+    with pytest.raises(FetchError) as info:
+        fetch("http://news.example.invalid/story", waits=waits)
+    assert str(info.value) == "cannot resolve host news.example.invalid: http://news.example.invalid/story"
+    assert lookups == ["news.example.invalid"] and waits == []
+
+
+def test_unresolvable_redirect_target_names_its_host(httpserver: HTTPServer, lookups: list[str]):
+    httpserver.expect_request("/moved").respond_with_data("", status=301, headers={"Location": "http://gone.invalid/story"})
+    url = httpserver.url_for("/moved")
+    with pytest.raises(FetchError, match=rf"^cannot resolve host gone\.invalid: {url}$"):
+        fetch(url)
+    assert lookups == ["gone.invalid"]
+
+
+def test_a_temporary_resolver_failure_is_still_retried(monkeypatch):
+    def getaddrinfo(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    waits: list[float] = []
+    with pytest.raises(FetchError, match=r"after 4 attempts: http://news\.example\.invalid/$"):
+        fetch("http://news.example.invalid/", waits=waits)
+    assert len(waits) == 3
