@@ -112,9 +112,12 @@ def decode_html(content: bytes, content_type_header: str | None = None) -> str:
 
     A byte order mark wins. Then the charset of the Content-Type header, then a <meta> charset in
     the first 4 KB; one that is unknown or does not decode the bytes cleanly falls through to the
-    next. If charsets were declared but none decodes cleanly, the first is used with replacement
-    characters (a few stray bytes must not turn the page into a wrong guess). Only when nothing
-    usable is declared does charset-normalizer guess; no guess: UTF-8 with replacement characters.
+    next. A single-byte charset (latin-1, windows-1251) over bytes that are valid UTF-8 with some
+    non-ASCII is read as UTF-8: multi-byte UTF-8 sequences do not happen by chance in such a text,
+    mislabelled pages do (browsers show them garbled). If charsets were declared but none decodes
+    cleanly, the first is used with replacement characters (a few stray bytes must not turn the
+    page into a wrong guess). Only when nothing usable is declared does charset-normalizer guess;
+    no guess: UTF-8 with replacement characters.
     """
     for bom, codec in _BOMS:
         if content.startswith(bom):
@@ -126,7 +129,7 @@ def decode_html(content: bytes, content_type_header: str | None = None) -> str:
     declared = [codec for codec in (header, meta) if codec]
     for codec in declared:
         try:
-            return content.decode(codec)
+            return content.decode("utf-8" if _single_byte(codec) and _is_utf8_beyond_ascii(content) else codec)
         except UnicodeDecodeError:
             continue
     if declared:  # like browsers, trust a declaration over a guess: stray bytes become U+FFFD
@@ -146,6 +149,25 @@ def _detect(content: bytes) -> str | None:
         if match.encoding == "cp1252" and (match.chaos, match.coherence) == (best.chaos, best.coherence):
             return str(match)
     return str(best)
+
+
+def _single_byte(codec: str) -> bool:
+    """Whether `codec` takes the bytes 0x80-0xFF one by one, as latin-1, windows-1251 or koi8-r do
+    (7-bit ones like ISO-2022-JP too: they refuse each); CJK codecs and UTF-16 pair some of them up."""
+    return codec != "utf-8" and len(_HIGH_BYTES.decode(codec, "replace")) == len(_HIGH_BYTES)
+
+
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+
+
+def _is_utf8_beyond_ascii(content: bytes) -> bool:
+    if content.isascii():  # reads the same in any ASCII-based charset, and 7-bit ones are ASCII too
+        return False
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _first_group(pattern: re.Pattern[str], text: str) -> str | None:

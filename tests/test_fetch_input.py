@@ -207,3 +207,34 @@ def test_a_temporary_resolver_failure_is_still_retried(monkeypatch):
     with pytest.raises(FetchError, match=r"after 4 attempts: http://news\.example\.invalid/$"):
         fetch("http://news.example.invalid/", waits=waits)
     assert len(waits) == 3
+
+
+# --- 4. UTF-8 labelled as a single-byte charset --------------------------------------------------------
+
+
+def test_utf8_labelled_latin1_in_the_header_is_read_as_utf8():
+    body = "<html><body><p>Caf\u00e9 cr\u00e8me \u2014 it\u2019s new</p></body></html>".encode()
+    assert "Caf\u00e9 cr\u00e8me \u2014 it\u2019s new" in decode_html(body, "text/html; charset=iso-8859-1")
+
+
+def test_utf8_labelled_latin1_in_a_meta_tag_is_read_as_utf8():
+    body = "<html><head><meta charset=iso-8859-1></head><body><p>Caf\u00e9</p></body></html>".encode()
+    assert "<p>Caf\u00e9</p>" in decode_html(body, "text/html")
+
+
+def test_utf8_labelled_windows_1251_is_read_as_utf8():
+    body = "<html><body><p>\u041d\u043e\u0432\u043e\u0441\u0442\u0438 \u0434\u043d\u044f</p></body></html>".encode()
+    assert "\u041d\u043e\u0432\u043e\u0441\u0442\u0438 \u0434\u043d\u044f" in decode_html(body, "text/html; charset=windows-1251")
+
+
+@pytest.mark.parametrize("label", ["iso-8859-1", "windows-1252"])
+def test_real_latin1_labelled_latin1_stays_latin1(label: str):
+    body = "<html><body><p>Caf\u00e9 cr\u00e8me, na\u00efve \u00bbr\u00e9sum\u00e9\u00ab \u00c3\u00a9</p></body></html>".encode("latin-1")
+    assert "Caf\u00e9 cr\u00e8me, na\u00efve \u00bbr\u00e9sum\u00e9\u00ab \u00c3\u00a9" in decode_html(body, f"text/html; charset={label}")
+
+
+def test_cli_fetch_of_utf8_labelled_latin1(httpserver: HTTPServer, tmp_path: Path):
+    httpserver.expect_request("/story").respond_with_data(ARTICLE.encode(), content_type="text/html; charset=iso-8859-1")
+    result = scraper("fetch", httpserver.url_for("/story"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "The caf\u00e9 on the corner" in result.stdout and "\u00c3" not in result.stdout
