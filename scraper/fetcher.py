@@ -9,6 +9,7 @@ Failures become a one-line `FetchError`; a page that is not HTML becomes `NotArt
 from __future__ import annotations
 
 import asyncio
+import socket
 import zlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Protocol
@@ -18,7 +19,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_before_delay, wait_random_exponential
 
 from .errors import FetchError, NotArticleError, ScraperError
 from .page import Response
@@ -29,7 +30,7 @@ class FetchSettings:
     user_agent: str = "scraper/0.1 (+https://github.com/scraper-news/scraper)"
     connect_timeout: float = 10.0
     read_timeout: float = 20.0  # between two reads, not for the whole body
-    total_timeout: float = 60.0  # wall clock for one attempt: redirects and the whole body
+    total_timeout: float = 60.0  # wall clock for the whole get(): every attempt, redirect, body and wait between
     max_redirects: int = 5
     max_bytes: int = 10 * 1024 * 1024  # of the decoded body, so compression bombs are caught too
     retries: int = 3  # attempts after the first
@@ -71,8 +72,23 @@ class _RetryableStatus(Exception):
         self.retry_after = retry_after
 
 
-# Failures that may pass: network trouble, timeouts (httpx's and our total one) and retryable statuses.
-_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, TimeoutError, _RetryableStatus)
+# Failures that may pass: network trouble, timeouts and retryable statuses.
+_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, _RetryableStatus)
+
+
+def _may_pass(exc: BaseException) -> bool:
+    return isinstance(exc, _TRANSIENT) and not _no_such_host(exc)
+
+
+def _no_such_host(exc: BaseException) -> bool:
+    """Whether the resolver answered that the host's name does not exist (EAI_NONAME), which no retry
+    changes; a temporary failure (EAI_AGAIN) may pass. httpx keeps the socket.gaierror in the chain."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, socket.gaierror):
+            return cause.errno == socket.EAI_NONAME
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 class Fetcher:
@@ -121,47 +137,50 @@ class Fetcher:
         """GET with retries; returns 2xx and 304 responses and raises FetchError for everything else.
 
         `pacer` (the crawler's politeness for the host) paces each request on the wire, retries and
-        redirects included.
+        redirects included. `total_timeout` is the deadline of the whole call: a retry whose wait
+        would end past it is not made.
         """
         _check_url(url, requested=url)
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(1 + self.settings.retries),
+            stop=stop_after_attempt(1 + self.settings.retries) | stop_before_delay(self.settings.total_timeout),
             wait=self._wait,
-            retry=retry_if_exception_type(_TRANSIENT),
+            retry=retry_if_exception(_may_pass),
             sleep=self._sleep,
             reraise=True,
         )
         try:
-            return await retrying(self._attempt, url, dict(headers or {}), pacer)
+            async with asyncio.timeout(self.settings.total_timeout):
+                return await retrying(self._attempt, url, dict(headers or {}), pacer)
         except _RetryableStatus as exc:
             message = f"{_status_line(exc.status)} after {_attempts(retrying)}: {exc.url}"
             raise FetchError(message, url=url, status=exc.status) from exc
         except (httpx.TimeoutException, TimeoutError) as exc:
             raise FetchError(f"timed out after {_attempts(retrying)}: {url}", url=url) from exc
         except httpx.HTTPError as exc:  # refused connections, broken protocol, undecodable body
+            if _no_such_host(exc):
+                raise FetchError(f"cannot resolve host {exc.request.url.host}: {url}", url=url) from exc
             raise FetchError(f"{_describe(exc)} after {_attempts(retrying)}: {url}", url=url) from exc
 
     async def get_page(self, url: str, *, pacer: Pacer | None = None) -> Response:
-        """get() an HTML page; anything else (a PDF, an image) raises NotArticleError."""
+        """get() an HTML page; anything else (a PDF, an image, even one served as text/html) raises NotArticleError."""
         response = await self.get(url, pacer=pacer)
         if not response.is_html:
-            raise NotArticleError(f"not an HTML page ({response.content_type or 'no content type'}): {url}")
+            raise NotArticleError(f"not an HTML page ({response.not_html_because}): {url}")
         return response
 
     async def _attempt(self, url: str, headers: dict[str, str], pacer: Pacer | None) -> Response:
         """One try: follow redirects to the final response and read its body."""
         chain = [url]
-        async with asyncio.timeout(self.settings.total_timeout):
-            while True:
-                self._guard(url, chain[-1])
-                async with self._client.stream("GET", chain[-1], headers=headers, extensions=_trace(pacer)) as response:
-                    location = response.headers.get("location")
-                    if response.status_code not in _REDIRECT_STATUSES or not location:
-                        return await self._read(url, response)
-                target = self._redirect_target(url, chain, location)
-                if urlsplit(target)[:2] != urlsplit(chain[-1])[:2]:  # like browsers: no credentials to another origin
-                    headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
-                chain.append(target)
+        while True:
+            self._guard(url, chain[-1])
+            async with self._client.stream("GET", chain[-1], headers=headers, extensions=_trace(pacer)) as response:
+                location = response.headers.get("location")
+                if response.status_code not in _REDIRECT_STATUSES or not location:
+                    return await self._read(url, response)
+            target = self._redirect_target(url, chain, location)
+            if urlsplit(target)[:2] != urlsplit(chain[-1])[:2]:  # like browsers: no credentials to another origin
+                headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
+            chain.append(target)
 
     def _redirect_target(self, url: str, chain: list[str], location: str) -> str:
         target = urljoin(chain[-1], location)  # Location may be relative

@@ -33,10 +33,56 @@ class Response:
 
     @property
     def is_html(self) -> bool:
-        if self.content_type:
-            return self.content_type in _HTML_TYPES
-        head = self.content[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-        return head.startswith((b"<!doctype html", b"<html"))
+        return self.not_html_because is None
+
+    @property
+    def not_html_because(self) -> str | None:
+        """Why this is no HTML page, for messages ('application/pdf', 'looks like a PDF document, served
+        as text/html'); None for a page. Servers call PDFs and images text/html: the first bytes tell."""
+        if self.content_type and self.content_type not in _HTML_TYPES:
+            return self.content_type
+        served = f"served as {self.content_type}" if self.content_type else "no content type"
+        binary = looks_binary(self.content)
+        if binary:
+            return f"looks like {binary}, {served}"
+        if not self.content_type and not _head(self.content).lower().startswith((b"<!doctype html", b"<html")):
+            return served
+        return None
+
+
+# --- Sniffing ---------------------------------------------------------------------------------
+
+# Magic numbers at the start of formats that are no web page.
+_SIGNATURES = [
+    (re.compile(magic, re.S), kind)
+    for magic, kind in (
+        (rb"%PDF-", "a PDF document"),
+        (rb"\x89PNG\r\n\x1a\n", "a PNG image"),
+        (rb"GIF8[79]a", "a GIF image"),
+        (rb"\xff\xd8\xff", "a JPEG image"),
+        (rb"PK\x03\x04", "a ZIP archive"),  # and what is one inside: Office documents, EPUB
+        (rb"\x1f\x8b", "gzip data"),
+        (rb"RIFF", "RIFF media"),  # WebP, WAV, AVI
+        (rb"....ftyp", "ISO media"),  # MP4, MOV, HEIC, AVIF
+        (rb"OggS", "Ogg media"),
+        (rb"ID3", "an MP3 file"),
+    )
+]
+
+
+def looks_binary(content: bytes) -> str | None:
+    """What `content` looks like ('a PDF document') when its first bytes say it is no text; None for text."""
+    head = _head(content)
+    for signature, kind in _SIGNATURES:
+        if signature.match(head):
+            return kind
+    if b"\0" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "binary data"  # text has no NUL bytes, except UTF-16, which we read only after its BOM
+    return None
+
+
+def _head(content: bytes) -> bytes:
+    return content[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")  # a UTF-8 BOM and white space do not count
 
 
 # --- Decoding -----------------------------------------------------------------------------------
@@ -66,9 +112,12 @@ def decode_html(content: bytes, content_type_header: str | None = None) -> str:
 
     A byte order mark wins. Then the charset of the Content-Type header, then a <meta> charset in
     the first 4 KB; one that is unknown or does not decode the bytes cleanly falls through to the
-    next. If charsets were declared but none decodes cleanly, the first is used with replacement
-    characters (a few stray bytes must not turn the page into a wrong guess). Only when nothing
-    usable is declared does charset-normalizer guess; no guess: UTF-8 with replacement characters.
+    next. A single-byte charset (latin-1, windows-1251) over bytes that are valid UTF-8 with some
+    non-ASCII is read as UTF-8: multi-byte UTF-8 sequences do not happen by chance in such a text,
+    mislabelled pages do (browsers show them garbled). If charsets were declared but none decodes
+    cleanly, the first is used with replacement characters (a few stray bytes must not turn the
+    page into a wrong guess). Only when nothing usable is declared does charset-normalizer guess;
+    no guess: UTF-8 with replacement characters.
     """
     for bom, codec in _BOMS:
         if content.startswith(bom):
@@ -80,7 +129,7 @@ def decode_html(content: bytes, content_type_header: str | None = None) -> str:
     declared = [codec for codec in (header, meta) if codec]
     for codec in declared:
         try:
-            return content.decode(codec)
+            return content.decode("utf-8" if _single_byte(codec) and _is_utf8_beyond_ascii(content) else codec)
         except UnicodeDecodeError:
             continue
     if declared:  # like browsers, trust a declaration over a guess: stray bytes become U+FFFD
@@ -100,6 +149,25 @@ def _detect(content: bytes) -> str | None:
         if match.encoding == "cp1252" and (match.chaos, match.coherence) == (best.chaos, best.coherence):
             return str(match)
     return str(best)
+
+
+def _single_byte(codec: str) -> bool:
+    """Whether `codec` takes the bytes 0x80-0xFF one by one, as latin-1, windows-1251 or koi8-r do
+    (7-bit ones like ISO-2022-JP too: they refuse each); CJK codecs and UTF-16 pair some of them up."""
+    return codec != "utf-8" and len(_HIGH_BYTES.decode(codec, "replace")) == len(_HIGH_BYTES)
+
+
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+
+
+def _is_utf8_beyond_ascii(content: bytes) -> bool:
+    if content.isascii():  # reads the same in any ASCII-based charset, and 7-bit ones are ASCII too
+        return False
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _first_group(pattern: re.Pattern[str], text: str) -> str | None:
