@@ -42,6 +42,10 @@ TURN_LEAD = 0.1  # seconds before a host is due that its next turn begins (see H
 ROBOTS_TTL = 3600.0  # seconds a robots.txt read by an earlier run (or another worker) is trusted
 
 
+class Disallowed(FetchError):
+    """robots.txt forbids the URL: a definite answer, not tried again."""
+
+
 @dataclass
 class SiteStats:
     discovered: int = 0
@@ -168,7 +172,7 @@ class Crawler:
     async def _turn(self, url: str) -> AsyncIterator[Turn]:
         """A turn at the URL's host, if robots.txt allows the URL; a 429 or 503 slows that host down."""
         if not await self.allowed(url):
-            raise FetchError(f"disallowed by robots.txt: {url}", url=url)
+            raise Disallowed(f"disallowed by robots.txt: {url}", url=url)
         gate = await self._gate(url)
         async with gate.turn(self.slots) as turn:
             try:
@@ -412,7 +416,7 @@ class Runner:
                 del response  # not kept while the article waits its turn to be written
             # Off the event loop, which must keep requests leaving on time; one writer at a time,
             # as SQLite wants.
-            if await asyncio.to_thread(self._keep, article, site.name):
+            if await asyncio.to_thread(self._keep, article, site):
                 stats.saved += 1
         except Exception as exc:
             failed = ArticleFailed(url, exc)
@@ -420,15 +424,16 @@ class Runner:
             stats.fail(str(failed))
             raise failed from exc
 
-    def _keep(self, article: Article, site: str) -> bool:
-        """Save the article (and write its files if `out_dir` is set); False if it was a duplicate."""
+    def _keep(self, article: Article, site: Site) -> bool:
+        """Save the article (and write its files if `out_dir` is set); True if its row is new or changed."""
         settings = self.config.settings
         with self._writing:
-            if save(self.store, article, site, learn=settings.learn_boilerplate) is SaveResult.DUPLICATE:
+            result = save(self.store, article, site.name, domains=site.domains, learn=settings.learn_boilerplate)
+            if result is SaveResult.DUPLICATE:
                 return False
-            if settings.out_dir:
-                write_article(article, Path(settings.out_dir), site)
-            return True
+            if settings.out_dir:  # an unchanged article too: its files may be the ones missing
+                write_article(article, Path(settings.out_dir), site.name)
+            return result in (SaveResult.INSERTED, SaveResult.UPDATED)
 
 
 def _permanent_status(status: int | None) -> bool:

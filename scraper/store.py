@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, TextIO
+from typing import Any, Iterable, Iterator, Literal, Sequence, TextIO
 
 from sqlalchemy import (
     JSON, Boolean, Column, Float, Integer, MetaData, String, Table, Text, create_engine, event, func, inspect, select, text, update,
@@ -22,7 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .article import Article
-from .errors import StoreError, redact
+from .errors import LockedError, StoreError, redact
+from .urls import trusted_canonical
 
 DEFAULT_DB = "sqlite:///scraper-data/articles.db"  # relative to the working directory
 MAX_LINES_PER_SITE = 20_000  # learned line hashes kept per site
@@ -137,26 +138,37 @@ class Store:
 
     # articles ----------------------------------------------------------------------------
 
-    def save(self, article: Article, *, site: str | None = None) -> SaveResult:
-        key = article.canonical_url or article.url
+    def save(self, article: Article, *, site: str | None = None, domains: Sequence[str] = ()) -> SaveResult:
+        """Insert or update the article's row; its URL is no longer failed. The row is keyed by the
+        page's canonical URL when that is trusted (`trusted_canonical`, `domains`: the site's) and
+        not held by a stored article with other text; else by the page's own URL."""
+        canonical = article.canonical_url
+        claimed = canonical if canonical and trusted_canonical(canonical, article.url, domains) else None
         row = {f: getattr(article, f) for f in _FIELDS}
-        row.update(url=article.url, key=key, canonical_url=article.canonical_url, site=site,
+        row.update(url=article.url, canonical_url=canonical, site=site,
                    word_count=article.word_count, content_hash=article.content_hash, fetched_at=article.fetched_at)
         try:
             with self.engine.begin() as conn:
-                existing = conn.execute(
-                    select(articles).where((articles.c.key == key) | (articles.c.url == article.url))
-                ).mappings().first()
+                conn.execute(failures.delete().where(failures.c.url == article.url))
+                existing = _row(conn, articles.c.url == article.url)
+                holder = _row(conn, articles.c.key == claimed) if claimed else None
+                if holder is not None and holder["id"] != (existing or {}).get("id"):
+                    if holder["content_hash"] == article.content_hash:
+                        return SaveResult.DUPLICATE  # the same story under another address
+                    claimed = None  # another story's canonical: never overwrite it
+                row["key"] = claimed or article.url
                 if existing is None:
-                    if conn.execute(select(articles.c.id).where(articles.c.content_hash == row["content_hash"])).first():
+                    # A story that wrongly named this page as its canonical gives the key back to it.
+                    conn.execute(update(articles).where((articles.c.key == article.url) & (articles.c.url != article.url))
+                                 .values(key=articles.c.url))
+                    if _row(conn, articles.c.content_hash == article.content_hash) is not None:
                         return SaveResult.DUPLICATE
                     now = _now()
                     conn.execute(articles.insert().values(**row, created_at=now, updated_at=now))
                     return SaveResult.INSERTED
-                compared = [f for f in (*_FIELDS, "canonical_url", "content_hash") if f != "status"]
+                compared = [f for f in (*_FIELDS, "key", "canonical_url", "content_hash") if f != "status"]
                 if all(existing[f] == row[f] for f in compared):
                     return SaveResult.UNCHANGED
-                row.pop("url")  # the row keeps the address it was first saved under
                 conn.execute(update(articles).where(articles.c.id == existing["id"]).values(**row, updated_at=_now()))
                 return SaveResult.UPDATED
         except IntegrityError:
@@ -346,6 +358,11 @@ def _add_missing_columns(engine) -> None:
                 if column.name not in have:
                     kind = column.type.compile(dialect=engine.dialect)
                     conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+
+
+def _row(conn, where) -> dict | None:
+    """The article row matching `where`, or None."""
+    return conn.execute(select(articles).where(where)).mappings().first()
 
 
 def _article(row) -> Article:

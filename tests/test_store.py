@@ -81,7 +81,7 @@ def test_canonical_key_and_duplicate_content(store):
     assert store.save(first) is SaveResult.INSERTED
     same_page_other_url = article(1, canonical_url="https://example.com/c/1")
     same_page_other_url.url = "https://example.com/news/1?amp=1"
-    assert store.save(same_page_other_url) is SaveResult.UNCHANGED
+    assert store.save(same_page_other_url) is SaveResult.DUPLICATE  # the row is the same story, saved under its first address
     copy = article(1)
     copy.url = "https://mirror.example.org/1"
     assert store.save(copy) is SaveResult.DUPLICATE
