@@ -199,3 +199,192 @@ def test_a_run_keeps_stories_apart_that_name_a_canonical_not_theirs(tmp_path, si
     assert sorted(rows) == sorted(f"story-{n}.html" for n in ("one", "two", "three", "four", "five", "six", "seven"))
     for name, article in rows.items():  # each row holds its own story's text
         assert article.title == f"Story {['one', 'two', 'three', 'four', 'five', 'six', 'seven'].index(name[6:-5]) + 1}"
+
+
+# --- 2. transient failures are tried again, with growing waits; definite answers are final ----------
+
+@pytest.mark.parametrize("cause, final", [
+    (ExtractorFailed("extraction took longer than 30 s, cut off: u"), False),
+    (FetchError("HTTP 503 after 4 attempts", status=503), False),
+    (FetchError("connection refused after 4 attempts", status=None), False),
+    (FetchError("HTTP 408", status=408), False),
+    (FetchError("HTTP 429", status=429), False),
+    (StoreError("cannot write out/a.txt: Permission denied"), False),
+    (RuntimeError("a bug"), False),
+    (FetchError("HTTP 404", status=404), True),
+    (FetchError("HTTP 410", status=410), True),
+    (FetchError("HTTP 403", status=403), True),
+    (NotArticleError("not HTML: application/pdf"), True),
+    (Disallowed("disallowed by robots.txt: u"), True),
+])
+def test_only_definite_answers_are_final(cause, final):
+    assert ArticleFailed("https://example.com/a", cause).permanent is final
+
+
+def test_a_failed_url_is_tried_again_after_growing_waits_then_left_failed(store):
+    url = "https://example.com/news/2024/flaky"
+
+    def fail(at: datetime) -> None:
+        store.record_failure(url, "HTTP 503", permanent=False, site="ex", now=at)
+
+    def waiting(at: datetime) -> bool:
+        blocked = store.failed_urls([url], now=at) == {url}
+        assert blocked is (url not in store.due_failures("ex", now=at))
+        return blocked
+
+    fail(T0)
+    assert waiting(T0 + 59 * timedelta(minutes=1)) and not waiting(T0 + HOUR)
+    fail(T0 + HOUR)
+    assert waiting(T0 + 6 * HOUR) and not waiting(T0 + 7 * HOUR)
+    fail(T0 + 7 * HOUR)
+    assert waiting(T0 + 30 * HOUR) and not waiting(T0 + 31 * HOUR)
+    fail(T0 + 31 * HOUR)  # the retries are used up
+    assert waiting(T0 + 1000 * HOUR)
+    total, rows = store.list_failures(10)
+    assert total == 1 and rows[0]["attempts"] == 4 and rows[0]["next_at"] is None and rows[0]["site"] == "ex"
+
+    assert store.retry_failures(site="other") == 0
+    assert store.retry_failures(site="ex") == 1  # `scraper retry`
+    assert not waiting(T0 + 31 * HOUR)
+    store.save(Article(url=url, title="Flaky", text="It came back."))  # a stored article is failed no more
+    assert store.list_failures(10) == (0, [])
+
+
+def test_a_definite_answer_is_final_at_once(store):
+    store.record_failure("https://example.com/gone", "HTTP 404", permanent=True, site="ex", now=T0)
+    assert store.failed_urls(["https://example.com/gone"], now=T0 + 1000 * HOUR) == {"https://example.com/gone"}
+    assert store.due_failures("ex", now=T0 + 1000 * HOUR) == []
+
+
+def test_files_that_could_not_be_written_are_written_by_a_later_run_without_fetching_again(tmp_path, site):
+    site.add("/news/story-one.html", page(1, site.url("/news/story-one.html")))
+    site.add("/news/story-two.html", page(2, site.url("/news/story-two.html")))
+    site.add("/news/gone-story.html", "")
+    site.failing["/news/gone-story.html"] = 404
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "loop").write_text("a file where the site's folder should be")
+    db = f"sqlite:///{tmp_path / 'articles.db'}"
+    cfg = sites_toml(tmp_path, site, db, out_dir=str(out))
+
+    first = scraper("run", "--config", cfg)
+    assert first.returncode == 1
+    assert "loop: discovered 3, new 3, fetched 2, saved 0, failed 3" in first.stderr
+    with Store(db) as store:
+        assert store.count() == 2  # saved; only their files are missing
+    listed = scraper("status", "--config", cfg, "--json")
+    failures = {f["url"].rsplit("/", 1)[1]: f for f in json.loads(listed.stdout)["failures"]}
+    assert failures["gone-story.html"]["next_at"] is None and "404" in failures["gone-story.html"]["reason"]
+    assert failures["story-one.html"]["next_at"] > failures["story-one.html"]["last_at"]
+    assert failures["story-one.html"]["reason"].startswith("cannot write ")
+
+    (out / "loop").unlink()
+    fetched = len(site.hits)
+    assert scraper("run", "--config", cfg).returncode == 0  # their next try has not come
+    assert not list(out.glob("loop/*.txt")) and len(site.hits) == fetched
+
+    unknown = scraper("retry", "--config", cfg, "--site", "nope")
+    assert unknown.returncode == 2 and unknown.stderr == f"scraper: error: unknown site 'nope' (not in {cfg})\n"
+    again = scraper("retry", "--config", cfg, "--site", "loop", site.url("/news/story-one.html"), site.url("/news/story-two.html"))
+    assert again.returncode == 0 and again.stderr == "2 failed URLs will be tried on the next run\n"
+    done = scraper("run", "--config", cfg)
+    assert done.returncode == 0, done.stderr
+    assert "loop: discovered 3, new 2, fetched 0, saved 0, failed 0" in done.stderr
+    assert len(list(out.glob("loop/*.txt"))) == 2 and len(site.hits) == fetched  # from the store, not fetched
+    assert [f["url"] for f in json.loads(scraper("status", "--config", cfg, "--json").stdout)["failures"]] == [
+        site.url("/news/gone-story.html")]
+
+
+def test_a_run_tries_a_failed_article_again_once_its_wait_is_over(tmp_path, site, monkeypatch):
+    from scraper.config import load_config
+    from scraper.run import run
+
+    clock = [T0]
+    monkeypatch.setattr("scraper.store._utcnow", lambda: clock[0])
+    site.add("/news/story-one.html", page(1, site.url("/news/story-one.html")))
+    site.failing["/news/story-one.html"] = 403  # refused, then
+    site.add("/news/story-two.html", page(2, site.url("/news/story-two.html")))
+    site.failing["/news/story-two.html"] = 400
+    db = f"sqlite:///{tmp_path / 'articles.db'}"
+    config = load_config(Path(sites_toml(tmp_path, site, db, retry_attempts=2)))
+
+    def run_at(moment: datetime) -> dict:
+        clock[0] = moment
+        with Store(db) as store:
+            return vars(run(config, store, sites=config.sites, limit=None)[1]["loop"])
+
+    with Store(db) as store:  # story one failed before for a passing reason (a time-out, say)
+        store.record_failure(site.url("/news/story-one.html"), "timed out", permanent=False, site="loop", now=T0)
+    assert run_at(T0)["failed"] == 1  # story two: a definite answer
+    del site.failing["/news/story-one.html"], site.failing["/news/story-two.html"]
+    assert run_at(T0 + 30 * timedelta(minutes=1))["fetched"] == 0  # story one waits, story two is final
+    assert run_at(T0 + HOUR)["saved"] == 1
+    with Store(db) as store:
+        assert [a.title for a in store.iter_articles()] == ["Story 1"]
+
+
+# --- 3. one run at a time per store, from any folder -------------------------------------------------
+
+def test_the_run_lock_of_a_postgresql_store_holds_across_connections():
+    first, second = pg_store(), Store(PG)
+    try:
+        with first.run_lock():
+            with pytest.raises(LockedError, match="another run holds the lock on postgresql"):
+                with second.run_lock():
+                    pass
+        with second.run_lock():  # released with the first run
+            pass
+    finally:
+        first.close()
+        second.close()
+
+
+def test_an_in_memory_store_needs_no_lock():
+    with Store("sqlite:///:memory:") as store, store.run_lock(), store.run_lock():
+        pass
+
+
+def test_a_second_run_from_another_folder_on_the_same_postgresql_store_exits_75(tmp_path, site, pg):
+    site.add("/news/story-one.html", page(1, site.url("/news/story-one.html")))
+    cfg = sites_toml(tmp_path, site, PG)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with pg.run_lock():
+        second = scraper("run", "--config", cfg, cwd=elsewhere)
+    assert second.returncode == 75
+    assert second.stderr == "scraper: error: another run holds the lock on postgresql+psycopg://***@127.0.0.1:5432/wt_store; exiting\n"
+    assert site.hits == []
+
+
+# --- 5. `scraper status`: whole when piped, and as JSON ---------------------------------------------
+
+def test_status_prints_whole_rows_when_piped_and_everything_as_json(tmp_path, pg):
+    long_url = "https://example.com/news/2024/" + "a-rather-long-story-slug-" * 4 + "end"
+    pg.record_failure(long_url, "HTTP 503 Service Unavailable after 4 attempts", permanent=False, site="ex")
+    pg.record_failure("https://example.com/news/2024/gone", "HTTP 404 Not Found", permanent=True, site="ex")
+    run = pg.start_run()
+    pg.finish_run(run, {"ex": {"discovered": 2, "new": 2, "saved": 0, "failed": 2}}, ok=False)
+    assert scraper("db", "upgrade", "--db", PG).returncode == 0
+
+    table = scraper("status", "--db", PG)  # stdout is a pipe, COLUMNS=80
+    assert table.returncode == 0, table.stderr
+    assert any(long_url in line and "HTTP 503 Service Unavailable after 4 attempts" in line for line in table.stdout.splitlines())
+    assert any("/news/2024/gone" in line and "never" in line for line in table.stdout.splitlines())
+
+    report = json.loads(scraper("status", "--db", PG, "--json").stdout)
+    assert report["runs"][0]["stats"]["ex"]["failed"] == 2 and report["runs"][0]["ok"] is False
+    assert report["failures_total"] == 2
+    assert {f["url"]: f["next_at"] is None for f in report["failures"]} == {long_url: False, "https://example.com/news/2024/gone": True}
+    assert report["queue"] == {"sites": [], "failed_jobs": []}
+
+
+def test_status_lists_failed_urls_on_sqlite_too(tmp_path):
+    db = f"sqlite:///{tmp_path / 'articles.db'}"
+    with Store(db) as store:
+        store.record_failure("https://example.com/news/2024/slow", "timed out after 4 attempts", permanent=False, site="ex", now=T0)
+    table = scraper("status", "--db", db)
+    assert table.returncode == 0, table.stderr
+    assert "failed URLs (latest 1 of 1)" in table.stdout
+    row = next(line for line in table.stdout.splitlines() if "/news/2024/slow" in line)
+    assert "timed out after 4 attempts" in row and "2026-01-01T13:00:00+00:00" in row
+    assert "queue" not in json.loads(scraper("status", "--db", db, "--json").stdout)

@@ -113,8 +113,11 @@ def test_validators_failures_runs(store):
     store.set_validators("https://example.com/feed", '"v2"', None)
     assert store.get_validators("https://example.com/feed") == ('"v2"', None)
     store.record_failure("https://example.com/gone", "HTTP 404", permanent=True)
-    store.record_failure("https://example.com/slow", "timed out", permanent=False)
-    assert store.failed_urls(["https://example.com/gone", "https://example.com/slow"]) == {"https://example.com/gone"}
+    store.record_failure("https://example.com/slow", "timed out", permanent=False, waits=())  # no retry left
+    store.record_failure("https://example.com/later", "timed out", permanent=False, site="ex", waits=(0,))
+    assert store.failed_urls(["https://example.com/gone", "https://example.com/slow", "https://example.com/later"]) == {
+        "https://example.com/gone", "https://example.com/slow"}
+    assert store.due_failures("ex") == ["https://example.com/later"]
     run = store.start_run()
     assert store.last_runs(1)[0]["finished_at"] is None
     store.finish_run(run, {"ex": {"saved": 2}}, ok=True)
