@@ -215,7 +215,7 @@ def run_sites(
         reporter = LogReporter(json_lines=log_format == "json", quiet=quiet)
     store = _open_store(db, cfg)
     try:
-        ok, _ = run(cfg, store, sites=sites, limit=limit, lock=_lock_path(store.url), reporter=reporter)
+        ok, _ = run(cfg, store, sites=sites, limit=limit, reporter=reporter)
     finally:
         reporter.close()
         store.close()
@@ -223,63 +223,100 @@ def run_sites(
         raise typer.Exit(1)
 
 
-def _lock_path(db_url: str) -> Path:
-    """The run lock lives beside a SQLite file, else in the working directory."""
-    if db_url.startswith("sqlite:///") and db_url != "sqlite:///:memory:":
-        return Path(db_url.removeprefix("sqlite:///") + ".lock")
-    return Path("scraper-data/run.lock")
-
-
 @app.command()
-def status(db: DbOpt = None, config: ConfigOpt = DEFAULT_SITES, runs: int = 10) -> None:
-    """Show the last runs and what they did per site; on PostgreSQL also the job queue per site."""
-    from rich.console import Console
-    from rich.table import Table
-
+def status(
+    db: DbOpt = None,
+    config: ConfigOpt = DEFAULT_SITES,
+    runs: Annotated[int, typer.Option("--runs", min=0, help="How many of the last runs to show.")] = 10,
+    failed: Annotated[int, typer.Option("--failed", min=0, help="How many of the latest failed URLs to show.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print everything as one JSON object.")] = False,
+) -> None:
+    """Show the last runs and what they did per site, the failed URLs and when they are tried again;
+    on PostgreSQL also the job queue per site."""
     store = _open_store(db, _config(config))
     try:
-        last = store.last_runs(runs)
-        total = store.count()
-        queue = _queue_tables(store)
+        report = {"articles": store.count(), "runs": store.last_runs(runs)}
+        report["failures_total"], report["failures"] = store.list_failures(failed)
+        queue = _queue(store)
     finally:
         store.close()
-    for table in queue:
-        Console().print(table)
-    table = Table(title=f"last runs ({total} articles stored)")
-    for column in ("run", "started", "finished", "ok", "site", "discovered", "new", "saved", "failed"):
-        table.add_column(column)
-    for record in last:
-        for name, s in (record["stats"] or {"-": {}}).items():
-            table.add_row(
-                str(record["id"]), str(record["started_at"])[:19], str(record["finished_at"] or "died")[:19],
-                "yes" if record["ok"] else "no", name,
-                *(str(s.get(k, "")) for k in ("discovered", "new", "saved", "failed")),
-            )
-    Console().print(table)
+    if queue is not None:
+        report["queue"] = queue
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False, default=str))
+    else:
+        _print_status(report)
 
 
-def _queue_tables(store) -> list:
-    """The fleet's job queue per site and its parked jobs, when the store holds one."""
+def _queue(store) -> dict | None:
+    """The fleet's job queue per site and its latest failed jobs, when the store holds one."""
     if store.engine.dialect.name != "postgresql":
-        return []
-    from rich.table import Table
-
+        return None
     from .fleet import queue_ready, queue_status
 
     if not queue_ready(store):
-        return []
-    counts, parked = queue_status(store)
-    sites = Table(title="job queue")
-    for column in ("site", "queued", "running", "failed", "done"):
-        sites.add_column(column)
-    for row in counts:
-        sites.add_row(*(str(row[k]) for k in ("site", "queued", "running", "failed", "done")))
-    failed = Table(title="failed jobs (latest 10)")
-    for column in ("job", "site", "attempts", "url", "error"):
-        failed.add_column(column)
-    for row in parked:
-        failed.add_row(str(row["id"]), row["site"], str(row["attempts"]), row["url"], row["reason"] or "")
-    return [sites, failed] if parked else [sites]
+        return None
+    sites, failed_jobs = queue_status(store)
+    return {"sites": sites, "failed_jobs": failed_jobs}
+
+
+def _print_status(report: dict) -> None:
+    from rich.console import Console
+
+    # On a terminal, tables fit its width; piped or redirected, they are printed whole, never cut.
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=100_000)
+    if "queue" in report:
+        console.print(_table("job queue", ("site", "queued", "running", "failed", "done"), report["queue"]["sites"]))
+        if report["queue"]["failed_jobs"]:
+            console.print(_table("failed jobs (latest 10)", ("job", "site", "attempts", "url", "error"),
+                                 [[j["id"], j["site"], j["attempts"], j["url"], j["reason"] or ""] for j in report["queue"]["failed_jobs"]]))
+    rows = [
+        [record["id"], str(record["started_at"])[:19], str(record["finished_at"] or "-")[:19], "yes" if record["ok"] else "no",
+         name, *(s.get(k, "") for k in ("discovered", "new", "saved", "failed"))]
+        for record in report["runs"] for name, s in (record["stats"] or {"-": {}}).items()
+    ]
+    console.print(_table(f"last runs ({report['articles']} articles stored)",
+                         ("run", "started", "finished", "ok", "site", "discovered", "new", "saved", "failed"), rows))
+    if report["failures"]:
+        console.print(_table(f"failed URLs (latest {len(report['failures'])} of {report['failures_total']})",
+                             ("url", "site", "reason", "attempts", "last try", "next try"),
+                             [[f["url"], f["site"] or "-", f["reason"], f["attempts"], f["last_at"], f["next_at"] or "never"]
+                              for f in report["failures"]]))
+
+
+def _table(title: str, columns: tuple[str, ...], rows: list):
+    """A rich table; `rows` are lists of cells, or dicts keyed by column."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(cell) for cell in (row.values() if isinstance(row, dict) else row)))
+    return table
+
+
+@app.command()
+def retry(
+    urls: Annotated[Optional[list[str]], typer.Argument(help="Failed URLs to try again (default: all).")] = None,
+    site: Annotated[Optional[str], typer.Option("--site", help="Only this site's failed URLs.")] = None,
+    db: DbOpt = None,
+    config: ConfigOpt = DEFAULT_SITES,
+) -> None:
+    """Make failed URLs due again: the next run (or discovery) tries them, whatever they failed with."""
+    cfg = _config(config)
+    if site is not None and site not in {s.name for s in cfg.sites}:
+        raise UsageError(f"unknown site {site!r} (not in {config})")
+    from .urls import canonicalize
+
+    store = _open_store(db, cfg)
+    try:
+        count = store.retry_failures(site=site, urls=[canonicalize(u) or u for u in urls or ()])
+    finally:
+        store.close()
+    print(f"{count} failed URLs will be tried on the next run", file=sys.stderr)
 
 
 # The fleet: PostgreSQL store, workers on procrastinate (scraper/fleet.py) -------------------------

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as SafeET
@@ -22,7 +22,7 @@ from protego import Protego
 from selectolax.lexbor import LexborHTMLParser
 
 from .errors import ScraperError
-from .urls import canonicalize, host_of, same_site
+from .urls import canonicalize, host_of, looks_like_article, same_site
 
 MAX_SITEMAP_URLS = 50_000  # entries per sitemap file (the protocol's own limit); the rest are ignored
 MAX_XML_BYTES = 50 * 1024 * 1024  # per feed or sitemap, after decompression
@@ -38,16 +38,6 @@ _SNIFF_BYTES = 4096
 # Date child elements in order of preference: the first one that parses wins.
 _DATE_TAGS = ("pubDate", "published", "date", "issued", "updated", "modified")
 _YEAR_OR_MONTH = re.compile(r"\d{4}(-(0[1-9]|1[0-2]))?")
-# Listing pages without an article pattern: what an article link looks like, and what it does not.
-_ARTICLE_HINT = re.compile(r"(^|/)[^/]*-[^/]*-[^/]*-|\d{5,}|/(19|20)\d{2}[/-]\d{1,2}([/-]|$)")
-_NOT_ARTICLE = re.compile(
-    r"/(tags?|category|categories|authors?|topics?|search|login|logout|log-in|signin|sign-in|signup|sign-up"
-    r"|register|subscribe|account|newsletters?|feeds?|rss)(/|$)|/page/\d+/?$"
-    r"|\.(jpe?g|png|gif|webp|svg|ico|bmp|tiff?|pdf|zip|gz|mp3|mp4|m4a|wav|avi|mov|webm|css|js|json|xml|rss"
-    r"|atom|docx?|xlsx?|pptx?|epub)$",
-    re.I,
-)
-_LISTING_QUERY = re.compile(r"(^|&)(s|q|query|search|page)=", re.I)
 
 
 class DiscoveryError(ScraperError):
@@ -130,7 +120,7 @@ def parse_listing(html: str, url: str, pattern: re.Pattern[str] | None, domains:
         link = canonicalize(anchor.attributes.get("href") or "", base)
         if not link or link == page or not same_site(link, domains):
             continue
-        if pattern.search(link) if pattern else _looks_like_article(link):
+        if pattern.search(link) if pattern else looks_like_article(link):
             titles[link] = titles.get(link) or " ".join(anchor.text(deep=True).split()) or None
     return [Link(link, title=title) for link, title in titles.items()]
 
@@ -243,14 +233,6 @@ def _dedup(links: list[Link]) -> list[Link]:
     for link in links:
         first.setdefault(link.url, link)
     return list(first.values())
-
-
-def _looks_like_article(url: str) -> bool:
-    parts = urlsplit(url)
-    path = parts.path
-    if _NOT_ARTICLE.search(path) or _LISTING_QUERY.search(parts.query):
-        return False
-    return len([s for s in path.split("/") if s]) >= 2 or bool(_ARTICLE_HINT.search(path))
 
 
 def _first_tag(content: bytes) -> str:

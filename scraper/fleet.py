@@ -65,9 +65,15 @@ class ArticleRetry(BaseRetryStrategy):
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
         if job.attempts >= self.attempts:
             return None
-        if isinstance(exception, ArticleFailed) and exception.permanent and not exception.internal:
+        if isinstance(exception, ArticleFailed) and exception.permanent:
             return None
         return RetryDecision(retry_in={"seconds": self.wait * 2**job.attempts})
+
+
+def fleet_retry_waits(attempts: int, wait: float) -> tuple[float, ...]:
+    """Seconds before an article job's 1st, 2nd, ... retry (`ArticleRetry`): `wait`, doubling. Its
+    failures recorded in the store name these next tries."""
+    return tuple(wait * 2**i for i in range(attempts))
 
 
 class SharedHostGate(HostGate):
@@ -113,8 +119,8 @@ class Fleet:
             raise UsageError("the fleet needs a PostgreSQL store: pass --db postgresql://… or set db in [settings]")
         self.config = config
         self.store = store
-        self.runner = Runner(config, store)
         settings = config.settings
+        self.runner = Runner(config, store, retry_waits=fleet_retry_waits(settings.retry_attempts, settings.retry_wait))
         self.app = App(
             connector=PsycopgConnector(conninfo=conninfo(store.url)),
             worker_defaults={

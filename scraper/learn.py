@@ -7,6 +7,8 @@ cleaner drops the lines with those keys.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .article import Article, line_key
 from .store import SaveResult, Store
 
@@ -18,9 +20,10 @@ def repeated_lines(store: Store, site: str) -> frozenset[str]:
     return frozenset(store.repeated_lines(site, REPEATED_LINE_ARTICLES))
 
 
-def save(store: Store, article: Article, site: str, *, learn: bool = True) -> SaveResult:
-    """Save an article and (if `learn`) record its lines as candidates for the site's boilerplate."""
-    result = store.save(article, site=site)
+def save(store: Store, article: Article, site: str, *, domains: Sequence[str] = (), learn: bool = True) -> SaveResult:
+    """Save an article and (if `learn`) record its lines as candidates for the site's boilerplate.
+    A page's canonical URL is not its identity here: a template may name one for many stories."""
+    result = store.save(article, site=site, domains=domains)
     if learn and result is not SaveResult.DUPLICATE:
-        store.record_lines(site, article.canonical_url or article.url, [line_key(line) for line in article.text.splitlines()])
+        store.record_lines(site, article.url, [line_key(line) for line in article.text.splitlines()])
     return result

@@ -8,17 +8,16 @@ every article it listed has been dealt with, so a killed run is simply picked up
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import ipaddress
 import math
 import socket
 import threading
 import time
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterator
+from typing import AsyncIterator, Callable, Sequence
 from urllib.parse import urlsplit
 
 from protego import Protego
@@ -27,19 +26,23 @@ from . import memory
 from .article import Article
 from .config import Config, Settings, Site
 from .discover import Link, parse_feed, parse_listing, parse_sitemap
-from .errors import FetchError, LockedError, ScraperError, redact
+from .errors import FetchError, NotArticleError, ScraperError, redact
 from .extract_pool import ExtractionPool, ExtractorFailed
 from .fetcher import Fetcher, FetchSettings
 from .learn import repeated_lines, save
 from .output import write_article
 from .page import Response
 from .report import Reporter
-from .store import SaveResult, Store
+from .store import RETRY_WAITS, SaveResult, Store
 from .urls import canonicalize
 
 MAX_BACKOFF = 300.0  # seconds a host is slowed down to at most after repeated 429/503
 TURN_LEAD = 0.1  # seconds before a host is due that its next turn begins (see HostGate)
 ROBOTS_TTL = 3600.0  # seconds a robots.txt read by an earlier run (or another worker) is trusted
+
+
+class Disallowed(FetchError):
+    """robots.txt forbids the URL: a definite answer, not tried again."""
 
 
 @dataclass
@@ -168,7 +171,7 @@ class Crawler:
     async def _turn(self, url: str) -> AsyncIterator[Turn]:
         """A turn at the URL's host, if robots.txt allows the URL; a 429 or 503 slows that host down."""
         if not await self.allowed(url):
-            raise FetchError(f"disallowed by robots.txt: {url}", url=url)
+            raise Disallowed(f"disallowed by robots.txt: {url}", url=url)
         gate = await self._gate(url)
         async with gate.turn(self.slots) as turn:
             try:
@@ -240,17 +243,23 @@ class Plan:
 
 class ArticleFailed(ScraperError):
     """One article failed; the failure is already recorded in the store and the site's stats.
-    `permanent`: not worth fetching again on a later run; `internal`: our extraction failed, not the page."""
+    `permanent`: a definite answer, not worth fetching again (everything else may pass)."""
 
     def __init__(self, url: str, cause: Exception):
         if isinstance(cause, ScraperError):
             message = str(cause)
-            self.permanent = not isinstance(cause, FetchError) or _permanent_status(cause.status)
-            self.internal = isinstance(cause, ExtractorFailed)
         else:  # a page that crashes the extractor must not end the run for every site
             message = f"internal error on {url}: {type(cause).__name__}: {cause}"
-            self.permanent = self.internal = True
+        self.permanent = _definite(cause)
         super().__init__(message)
+
+
+def _definite(cause: Exception) -> bool:
+    """Whether a failure is the page's answer, not a passing trouble: robots.txt forbids it, it is
+    gone or refused (4xx but 408/429), or it is no article (extraction cut off or crashed is ours)."""
+    if isinstance(cause, FetchError):
+        return isinstance(cause, Disallowed) or _permanent_status(cause.status)
+    return isinstance(cause, NotArticleError) and not isinstance(cause, ExtractorFailed)
 
 
 def fetcher_for(settings: Settings) -> Fetcher:
@@ -269,11 +278,17 @@ class Runner:
     """The pipeline for sites: `plan` discovers one site, `article` handles one article. `run` runs
     whole sites in this process; the fleet's tasks (scraper/fleet.py) call `plan` and `article` alone."""
 
-    def __init__(self, config: Config, store: Store, *, limit: int | None = None, reporter: Reporter = Reporter()):
+    def __init__(self, config: Config, store: Store, *, limit: int | None = None, reporter: Reporter = Reporter(),
+                 retry_waits: Sequence[float] | None = None):
         self.config = config
         self.store = store
         self.limit = limit
         self.reporter = reporter
+        # Seconds before a failed article's 1st, 2nd, ... retry: a run retries on later runs, after
+        # 1 h, 6 h, then every 24 h, `retry_attempts` times (the fleet passes its jobs' waits).
+        self.retry_waits = tuple(RETRY_WAITS[min(i, len(RETRY_WAITS) - 1)] for i in range(config.settings.retry_attempts)) \
+            if retry_waits is None else tuple(retry_waits)
+        self._files_due: set[str] = set()  # stored articles whose files could not be written: not fetched again
         self._writing = threading.Lock()
 
     async def run(self, sites: list[Site]) -> dict[str, SiteStats]:
@@ -314,12 +329,17 @@ class Runner:
         self.reporter.site_done(site.name, stats)
 
     async def plan(self, site: Site, crawler: Crawler, stats: SiteStats) -> Plan:
-        """Discover the site's article URLs and keep those not stored, not failed for good, allowed, up to the cap."""
+        """Discover the site's article URLs and keep those not stored and not failed (for good or for
+        now), then add the site's failed URLs due again; those robots.txt allows, up to the cap."""
         links, validators = await self._discover(site, crawler, stats)
         stats.discovered = len(links)
-        known = self.store.known_urls(links) | self.store.failed_urls(links)
+        skipped = self.store.known_urls(links) | self.store.failed_urls(links)
+        # Retries come from the store, not discovery: a source asked for changes only lists them no more.
+        due = self.store.due_failures(site.name)
+        self._files_due.update(self.store.known_urls(due))
+        wanted = dict.fromkeys([*(u for u in links if u not in skipped), *due])
         # Pages robots.txt forbids are neither fetched nor failures: they are not ours to take.
-        candidates = [u for u in links if u not in known and await crawler.allowed(u)]
+        candidates = [u for u in wanted if await crawler.allowed(u)]
         cap = self.limit if self.limit is not None else (site.max_pages or self.config.settings.max_pages_per_site)
         stats.new = min(len(candidates), cap)
         return Plan(candidates[:cap], len(candidates) <= cap, validators)
@@ -404,31 +424,38 @@ class Runner:
     async def article(
         self, url: str, site: Site, crawler: Crawler, pool: ExtractionPool, repeated: frozenset[str], stats: SiteStats
     ) -> None:
-        """Fetch, extract and save one article; on failure record it and raise `ArticleFailed`."""
+        """Fetch, extract and save one article; on failure record it and raise `ArticleFailed`. An
+        article stored before whose files could not be written is taken from the store instead."""
         try:
-            async with crawler.page(url, hold=pool.backlog) as response:
-                stats.fetched += 1
-                article = await pool.extract(response, site=site, repeated=repeated)
-                del response  # not kept while the article waits its turn to be written
+            if url in self._files_due:
+                article = await asyncio.to_thread(self.store.get, url)
+            else:
+                async with crawler.page(url, hold=pool.backlog) as response:
+                    stats.fetched += 1
+                    article = await pool.extract(response, site=site, repeated=repeated)
+                    del response  # not kept while the article waits its turn to be written
             # Off the event loop, which must keep requests leaving on time; one writer at a time,
             # as SQLite wants.
-            if await asyncio.to_thread(self._keep, article, site.name):
+            if await asyncio.to_thread(self._keep, article, site):
                 stats.saved += 1
         except Exception as exc:
             failed = ArticleFailed(url, exc)
-            self.store.record_failure(url, str(failed), permanent=failed.permanent)
+            self.store.record_failure(url, str(failed), permanent=failed.permanent, site=site.name, waits=self.retry_waits)
             stats.fail(str(failed))
             raise failed from exc
+        finally:
+            self._files_due.discard(url)
 
-    def _keep(self, article: Article, site: str) -> bool:
-        """Save the article (and write its files if `out_dir` is set); False if it was a duplicate."""
+    def _keep(self, article: Article, site: Site) -> bool:
+        """Save the article (and write its files if `out_dir` is set); True if its row is new or changed."""
         settings = self.config.settings
         with self._writing:
-            if save(self.store, article, site, learn=settings.learn_boilerplate) is SaveResult.DUPLICATE:
+            result = save(self.store, article, site.name, domains=site.domains, learn=settings.learn_boilerplate)
+            if result is SaveResult.DUPLICATE:
                 return False
-            if settings.out_dir:
-                write_article(article, Path(settings.out_dir), site)
-            return True
+            if settings.out_dir:  # an unchanged article too: its files may be the ones missing
+                write_article(article, Path(settings.out_dir), site.name)
+            return result in (SaveResult.INSERTED, SaveResult.UPDATED)
 
 
 def _permanent_status(status: int | None) -> bool:
@@ -470,22 +497,10 @@ def _addresses(host: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address
     return tuple(getattr(a, "ipv4_mapped", None) or a for a in addresses)
 
 
-@contextmanager
-def run_lock(path: Path) -> Iterator[None]:
-    """One run at a time: a second run exits at once instead of doubling the work."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockedError(f"another run holds the lock {path}; exiting") from None
-        yield
-
-
-def run(config: Config, store: Store, *, sites: list[Site], limit: int | None, lock: Path, reporter: Reporter = Reporter()) -> tuple[bool, dict]:
-    """A whole scheduled run with its lock and its record in the store. Returns (ok, stats)."""
+def run(config: Config, store: Store, *, sites: list[Site], limit: int | None, reporter: Reporter = Reporter()) -> tuple[bool, dict]:
+    """A whole scheduled run with the store's lock and its record in the store. Returns (ok, stats)."""
     memory.return_large_blocks()  # pages come and go for the whole run
-    with run_lock(lock):
+    with store.run_lock():
         run_id = store.start_run()
         stats = asyncio.run(Runner(config, store, limit=limit, reporter=reporter).run(sites))
         ok = not any(s.failed for s in stats.values())

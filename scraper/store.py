@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import csv
 import enum
+import fcntl
 import json
 import os
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, TextIO
+from typing import Any, Iterable, Iterator, Literal, Sequence, TextIO
 
 from sqlalchemy import (
     JSON, Boolean, Column, Float, Integer, MetaData, String, Table, Text, create_engine, event, func, inspect, select, text, update,
@@ -22,7 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .article import Article
-from .errors import StoreError, redact
+from .errors import LockedError, StoreError, redact
+from .urls import trusted_canonical
 
 DEFAULT_DB = "sqlite:///scraper-data/articles.db"  # relative to the working directory
 MAX_LINES_PER_SITE = 20_000  # learned line hashes kept per site
@@ -30,6 +33,8 @@ MAX_ARTICLES_PER_SITE = 500  # article keys remembered per site for distinct cou
 # Counting a site's rows costs more than recording an article's lines, so the bounds above are
 # enforced every this many recorded articles of a site (per process), not after each one.
 TRIM_EVERY = 50
+RUN_LOCK_KEY = 0x5C4A9E12  # PostgreSQL advisory lock id of `scraper run`
+RETRY_WAITS = (3600.0, 6 * 3600.0, 24 * 3600.0)  # seconds before a failed URL's 1st, 2nd, 3rd retry
 _CHUNK = 500
 _FIELDS = ("title", "final_url", "authors", "published", "modified", "language", "site_name",
            "description", "tags", "image", "text", "status")
@@ -104,8 +109,17 @@ def resolve_db_url(url: str | None) -> str:
     return url
 
 
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(moment: datetime) -> str:
+    """ISO 8601 UTC to the second: such strings sort as the moments do."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return _iso(_utcnow())
 
 
 class Store:
@@ -135,28 +149,66 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextmanager
+    def run_lock(self) -> Iterator[None]:
+        """One run at a time on this store, from whatever folder or machine: a second run raises
+        LockedError at once instead of doubling the work. PostgreSQL: a session advisory lock on a
+        connection held for the run; SQLite: a lock file beside the database (in memory: none).
+        Both go with the process, however it ends."""
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                if not conn.execute(select(func.pg_try_advisory_lock(RUN_LOCK_KEY))).scalar():
+                    raise LockedError(f"another run holds the lock on {self.url}; exiting")
+                try:
+                    yield
+                finally:
+                    conn.execute(select(func.pg_advisory_unlock(RUN_LOCK_KEY)))
+            return
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            yield
+            return
+        path = Path(database + ".lock")
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LockedError(f"another run holds the lock {path}; exiting") from None
+            yield
+
     # articles ----------------------------------------------------------------------------
 
-    def save(self, article: Article, *, site: str | None = None) -> SaveResult:
-        key = article.canonical_url or article.url
+    def save(self, article: Article, *, site: str | None = None, domains: Sequence[str] = ()) -> SaveResult:
+        """Insert or update the article's row; its URL is no longer failed. The row is keyed by the
+        page's canonical URL when that is trusted (`trusted_canonical`, `domains`: the site's) and
+        not held by a stored article with other text; else by the page's own URL."""
+        canonical = article.canonical_url
+        claimed = canonical if canonical and trusted_canonical(canonical, article.url, domains) else None
         row = {f: getattr(article, f) for f in _FIELDS}
-        row.update(url=article.url, key=key, canonical_url=article.canonical_url, site=site,
+        row.update(url=article.url, canonical_url=canonical, site=site,
                    word_count=article.word_count, content_hash=article.content_hash, fetched_at=article.fetched_at)
         try:
             with self.engine.begin() as conn:
-                existing = conn.execute(
-                    select(articles).where((articles.c.key == key) | (articles.c.url == article.url))
-                ).mappings().first()
+                conn.execute(failures.delete().where(failures.c.url == article.url))
+                existing = _row(conn, articles.c.url == article.url)
+                holder = _row(conn, articles.c.key == claimed) if claimed else None
+                if holder is not None and holder["id"] != (existing or {}).get("id"):
+                    if holder["content_hash"] == article.content_hash:
+                        return SaveResult.DUPLICATE  # the same story under another address
+                    claimed = None  # another story's canonical: never overwrite it
+                row["key"] = claimed or article.url
                 if existing is None:
-                    if conn.execute(select(articles.c.id).where(articles.c.content_hash == row["content_hash"])).first():
+                    # A story that wrongly named this page as its canonical gives the key back to it.
+                    conn.execute(update(articles).where((articles.c.key == article.url) & (articles.c.url != article.url))
+                                 .values(key=articles.c.url))
+                    if _row(conn, articles.c.content_hash == article.content_hash) is not None:
                         return SaveResult.DUPLICATE
                     now = _now()
                     conn.execute(articles.insert().values(**row, created_at=now, updated_at=now))
                     return SaveResult.INSERTED
-                compared = [f for f in (*_FIELDS, "canonical_url", "content_hash") if f != "status"]
+                compared = [f for f in (*_FIELDS, "key", "canonical_url", "content_hash") if f != "status"]
                 if all(existing[f] == row[f] for f in compared):
                     return SaveResult.UNCHANGED
-                row.pop("url")  # the row keeps the address it was first saved under
                 conn.execute(update(articles).where(articles.c.id == existing["id"]).values(**row, updated_at=_now()))
                 return SaveResult.UPDATED
         except IntegrityError:
@@ -263,23 +315,58 @@ class Store:
             conn.execute(http_validators.delete().where(http_validators.c.url == url))
             conn.execute(http_validators.insert().values(url=url, etag=etag, last_modified=last_modified))
 
-    def record_failure(self, url: str, reason: str, *, permanent: bool) -> None:
+    def record_failure(self, url: str, reason: str, *, permanent: bool, site: str | None = None,
+                       waits: Sequence[float] = RETRY_WAITS, now: datetime | None = None) -> None:
+        """Note a failed try of `url`. After its n-th failed try a URL may be tried again `waits[n-1]`
+        seconds later; a definite answer (`permanent`), or a failure once the waits are used up, is final."""
+        now = now or _utcnow()
         with self.engine.begin() as conn:
             row = conn.execute(select(failures.c.attempts).where(failures.c.url == url)).first()
-            values = dict(reason=redact(reason)[:500], permanent=permanent, last_at=_now())
+            attempts = (row[0] if row else 0) + 1
+            final = permanent or attempts > len(waits)
+            values = dict(reason=redact(reason)[:500], permanent=final, attempts=attempts, last_at=_iso(now), site=site,
+                          next_at=None if final else _iso(now + timedelta(seconds=waits[attempts - 1])))
             if row:
-                conn.execute(update(failures).where(failures.c.url == url).values(**values, attempts=row[0] + 1))
+                conn.execute(update(failures).where(failures.c.url == url).values(**values))
             else:
-                conn.execute(failures.insert().values(url=url, attempts=1, **values))
+                conn.execute(failures.insert().values(url=url, **values))
 
-    def failed_urls(self, urls: Iterable[str]) -> set[str]:
+    def failed_urls(self, urls: Iterable[str], *, now: datetime | None = None) -> set[str]:
+        """Those of `urls` not to be tried now: failed for good, or waiting for their next try."""
         wanted = list(dict.fromkeys(urls))
+        waiting = failures.c.permanent | (failures.c.next_at > _iso(now or _utcnow()))
         found: set[str] = set()
         with self.engine.connect() as conn:
             for i in range(0, len(wanted), _CHUNK):
                 found.update(u for (u,) in conn.execute(select(failures.c.url).where(
-                    failures.c.url.in_(wanted[i : i + _CHUNK]) & failures.c.permanent)))
+                    failures.c.url.in_(wanted[i : i + _CHUNK]) & waiting)))
         return found
+
+    def due_failures(self, site: str, *, now: datetime | None = None) -> list[str]:
+        """The site's failed URLs whose next try has come, oldest first."""
+        due = failures.c.next_at.is_(None) | (failures.c.next_at <= _iso(now or _utcnow()))
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(failures.c.url).where((failures.c.site == site) & ~failures.c.permanent & due)
+                                     .order_by(failures.c.last_at)).scalars())
+
+    def list_failures(self, limit: int) -> tuple[int, list[dict]]:
+        """How many URLs are failed, and the `limit` latest: url, site, reason, attempts, last_at,
+        next_at (None: never tried again)."""
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(failures)).scalar_one()
+            rows = conn.execute(select(failures).order_by(failures.c.last_at.desc(), failures.c.url).limit(limit)).mappings()
+            return total, [{k: v for k, v in row.items() if k != "permanent"} for row in rows]
+
+    def retry_failures(self, *, site: str | None = None, urls: Sequence[str] = ()) -> int:
+        """Make failed URLs (the site's, or these, or all) due on the next run, with their tries counted
+        afresh; returns how many. (Rows stay: a stored article's missing files are written from them.)"""
+        query = update(failures).values(permanent=False, next_at=None, attempts=0)
+        if site is not None:
+            query = query.where(failures.c.site == site)
+        if urls:
+            query = query.where(failures.c.url.in_(list(urls)))
+        with self.engine.begin() as conn:
+            return conn.execute(query).rowcount
 
     def reserve_turn(self, host: str, gap: float) -> float:
         """Take the host's next turn and keep the following one `gap` seconds later; returns seconds to wait
@@ -346,6 +433,11 @@ def _add_missing_columns(engine) -> None:
                 if column.name not in have:
                     kind = column.type.compile(dialect=engine.dialect)
                     conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+
+
+def _row(conn, where) -> dict | None:
+    """The article row matching `where`, or None."""
+    return conn.execute(select(articles).where(where)).mappings().first()
 
 
 def _article(row) -> Article:

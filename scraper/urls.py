@@ -29,6 +29,16 @@ _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _PATH_SAFE = "/:@!$&'()*+,;=%"  # RFC 3986 pchar and "/" (quote() keeps unreserved itself)
 _QUERY_SAFE = _PATH_SAFE + "?"
+# Listing pages without an article pattern: what an article link looks like, and what it does not.
+_ARTICLE_HINT = re.compile(r"(^|/)[^/]*-[^/]*-[^/]*-|\d{5,}|/(19|20)\d{2}[/-]\d{1,2}([/-]|$)")
+_NOT_ARTICLE = re.compile(
+    r"/(tags?|category|categories|authors?|topics?|search|login|logout|log-in|signin|sign-in|signup|sign-up"
+    r"|register|subscribe|account|newsletters?|feeds?|rss)(/|$)|/page/\d+/?$"
+    r"|\.(jpe?g|png|gif|webp|svg|ico|bmp|tiff?|pdf|zip|gz|mp3|mp4|m4a|wav|avi|mov|webm|css|js|json|xml|rss"
+    r"|atom|docx?|xlsx?|pptx?|epub)$",
+    re.I,
+)
+_LISTING_QUERY = re.compile(r"(^|&)(s|q|query|search|page)=", re.I)
 
 
 def canonicalize(url: str, base: str | None = None) -> str | None:
@@ -78,6 +88,22 @@ def same_site(url: str, domains: Sequence[str]) -> bool:
         if domain and (host == domain or host.endswith("." + domain)):
             return True
     return False
+
+
+def looks_like_article(url: str) -> bool:
+    """Whether the URL's path looks like an article's, not a home, section, tag or search page's."""
+    parts = urlsplit(url)
+    path = parts.path
+    if _NOT_ARTICLE.search(path) or _LISTING_QUERY.search(parts.query):
+        return False
+    return len([s for s in path.split("/") if s]) >= 2 or bool(_ARTICLE_HINT.search(path))
+
+
+def trusted_canonical(canonical: str, url: str, domains: Sequence[str] = ()) -> bool:
+    """Whether a page's rel=canonical may stand for the page: an article's address on the site's own
+    domains (no domains: the page's own host). Templates often name the home page, a section page
+    or another site's page for every article; such a canonical would merge different stories."""
+    return same_site(canonical, domains or [host_of(url)]) and looks_like_article(canonical)
 
 
 def _host(host: str) -> str | None:

@@ -81,7 +81,7 @@ def test_canonical_key_and_duplicate_content(store):
     assert store.save(first) is SaveResult.INSERTED
     same_page_other_url = article(1, canonical_url="https://example.com/c/1")
     same_page_other_url.url = "https://example.com/news/1?amp=1"
-    assert store.save(same_page_other_url) is SaveResult.UNCHANGED
+    assert store.save(same_page_other_url) is SaveResult.DUPLICATE  # the row is the same story, saved under its first address
     copy = article(1)
     copy.url = "https://mirror.example.org/1"
     assert store.save(copy) is SaveResult.DUPLICATE
@@ -113,8 +113,11 @@ def test_validators_failures_runs(store):
     store.set_validators("https://example.com/feed", '"v2"', None)
     assert store.get_validators("https://example.com/feed") == ('"v2"', None)
     store.record_failure("https://example.com/gone", "HTTP 404", permanent=True)
-    store.record_failure("https://example.com/slow", "timed out", permanent=False)
-    assert store.failed_urls(["https://example.com/gone", "https://example.com/slow"]) == {"https://example.com/gone"}
+    store.record_failure("https://example.com/slow", "timed out", permanent=False, waits=())  # no retry left
+    store.record_failure("https://example.com/later", "timed out", permanent=False, site="ex", waits=(0,))
+    assert store.failed_urls(["https://example.com/gone", "https://example.com/slow", "https://example.com/later"]) == {
+        "https://example.com/gone", "https://example.com/slow"}
+    assert store.due_failures("ex") == ["https://example.com/later"]
     run = store.start_run()
     assert store.last_runs(1)[0]["finished_at"] is None
     store.finish_run(run, {"ex": {"saved": 2}}, ok=True)
