@@ -1,4 +1,7 @@
-"""Loading and validating `config/`: the generic junk rules and the site list.
+"""Loading and validating the config: the generic junk rules and the site list.
+
+The generic rules (`scraper/rules.toml`) ship inside the package; the site list is the user's,
+`config/sites.toml` in the working directory unless another file is named.
 
 Both files are TOML. Every problem becomes one `ConfigError` naming the file, the line and the
 key, e.g. ``config/sites.toml:12: sites[1].article_pattern: bad regex (unbalanced parenthesis)``.
@@ -16,9 +19,8 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
-DEFAULT_RULES = CONFIG_DIR / "rules.toml"
-DEFAULT_SITES = CONFIG_DIR / "sites.toml"
+DEFAULT_RULES = Path(__file__).with_name("rules.toml")  # package data: installed beside this module
+DEFAULT_SITES = Path("config", "sites.toml")  # relative: the working directory's
 
 MAX_PATTERN_LENGTH = 2000
 _VARIABLE_REPEAT = re.compile(r"[*+]|\{\d*,\d*\}")  # a repeat whose count the engine may revise

@@ -7,9 +7,11 @@ import pytest
 from scraper.config import DEFAULT_RULES, DEFAULT_SITES, load_config, load_rules
 from scraper.errors import ConfigError
 
+from .conftest import ROOT
+
 
 def test_shipped_config_loads():
-    config = load_config(DEFAULT_SITES)
+    config = load_config(ROOT / DEFAULT_SITES)  # the repo's sample sites.toml
     assert {s.name for s in config.sites} >= {"thestar", "businesstimes", "anewz"}
     assert config.site_for_url("https://www.thestar.com.my/news/x").name == "thestar"
     rules = load_rules(DEFAULT_RULES)
