@@ -43,6 +43,13 @@ def test_sites_toml_is_read_from_the_working_directory(tmp_path):
     assert done.stdout.strip() == story
 
 
+def test_run_with_no_sites_says_so(tmp_path):
+    (tmp_path / "empty.toml").write_text("[settings]\ndelay = 1.0\n")
+    done = scraper_cli("run", "--config", "empty.toml", "--db", f"sqlite:///{tmp_path / 'a.db'}", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == "scraper: error: no sites in empty.toml\n"
+
+
 def _pytest_without_shared(tmp_path: Path, *, ci: bool) -> subprocess.CompletedProcess[str]:
     """Run one test that needs ../shared, with SCRAPER_SHARED pointing at an empty folder."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_") and k != "CI"}
