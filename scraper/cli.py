@@ -205,6 +205,8 @@ def run_sites(
     if log_format not in ("text", "json"):
         raise UsageError(f"--log-format must be text or json, not {log_format!r}")
     cfg = load_config(config)
+    if not cfg.sites:
+        raise UsageError(f"no sites in {config}")
     sites = [s for s in cfg.sites if not site or s.name in site]
     unknown = set(site or ()) - {s.name for s in cfg.sites}
     if unknown:

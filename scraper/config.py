@@ -1,4 +1,7 @@
-"""Loading and validating `config/`: the generic junk rules and the site list.
+"""Loading and validating the config: the generic junk rules and the site list.
+
+The generic rules (`scraper/rules.toml`) ship inside the package; the site list is the user's,
+`config/sites.toml` in the working directory unless another file is named.
 
 Both files are TOML. Every problem becomes one `ConfigError` naming the file, the line and the
 key, e.g. ``config/sites.toml:12: sites[1].article_pattern: bad regex (unbalanced parenthesis)``.
@@ -6,19 +9,19 @@ key, e.g. ``config/sites.toml:12: sites[1].article_pattern: bad regex (unbalance
 
 from __future__ import annotations
 
+import math
 import re
 import string
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
-DEFAULT_RULES = CONFIG_DIR / "rules.toml"
-DEFAULT_SITES = CONFIG_DIR / "sites.toml"
+DEFAULT_RULES = Path(__file__).with_name("rules.toml")  # package data: installed beside this module
+DEFAULT_SITES = Path("config", "sites.toml")  # relative: the working directory's
 
 MAX_PATTERN_LENGTH = 2000
 _VARIABLE_REPEAT = re.compile(r"[*+]|\{\d*,\d*\}")  # a repeat whose count the engine may revise
@@ -439,12 +442,21 @@ def load_config(path: Path | str = DEFAULT_SITES) -> Config:
                     v.regex(f"{key}.stop_headings[{j}]", p, whole_line=True)
                     for j, p in enumerate(v.strings(site, key, "stop_headings"))
                 ),
-                max_pages=v.get(site, key, "max_pages", int),
+                max_pages=_max_pages(v, site, key),
                 interval=_interval(v, site, key),
                 **urls,
             )
         )
+        if not any(urls.values()):
+            raise v.fail(f"{key}.feeds", f"site {name!r} has no feeds, sitemaps or start_urls: a run would find nothing")
     return Config(settings, tuple(sites))
+
+
+def _max_pages(v: _Validator, site: dict, key: str) -> int | None:
+    pages = v.get(site, key, "max_pages", int)
+    if pages is not None:
+        _check_minimum(v, f"{key}.max_pages", pages, 1)
+    return pages
 
 
 def _setting(v: _Validator, raw: dict, name: str, annotation: str) -> Any:
@@ -452,19 +464,27 @@ def _setting(v: _Validator, raw: dict, name: str, annotation: str) -> Any:
         "float": (int, float), "int": (int,), "bool": (bool,), "str | None": (str,), "int | None": (int,),
     }
     value = v.get(raw, "settings", name, kinds.get(annotation, (str,)))
-    checks: dict[str, Callable[[Any], bool]] = {
-        "delay": lambda x: x >= 0, "concurrency": lambda x: x >= 1, "per_host_concurrency": lambda x: x >= 1,
-        "max_bytes": lambda x: x > 0, "max_pages_per_site": lambda x: x >= 0, "max_sitemap_depth": lambda x: x >= 0,
-        "max_sitemaps_per_site": lambda x: x >= 0,
-        "connect_timeout": lambda x: x > 0, "read_timeout": lambda x: x > 0, "total_timeout": lambda x: x > 0,
-        "stalled_after": lambda x: x >= 1, "retry_attempts": lambda x: x >= 0, "retry_wait": lambda x: x >= 0,
-        "extract_workers": lambda x: x >= 1, "extract_timeout": lambda x: x > 0,
-    }
-    if name in checks and not checks[name](value):
-        raise v.fail(f"settings.{name}", f"value {value!r} out of range")
     if name == "interval":
         return _interval(v, raw, "settings")
+    if name in _SETTING_MINIMUM:
+        _check_minimum(v, f"settings.{name}", value, _SETTING_MINIMUM[name], above=name in _ABOVE_MINIMUM)
     return float(value) if annotation == "float" else value
+
+
+# The least value of each number setting (interval is checked on its own). A limit of 0 pages or
+# sitemaps would make every run do nothing; a timeout of 0 would never wait.
+_SETTING_MINIMUM: dict[str, int] = {
+    "delay": 0, "concurrency": 1, "per_host_concurrency": 1, "max_bytes": 1, "max_pages_per_site": 1,
+    "max_sitemap_depth": 0, "max_sitemaps_per_site": 1, "connect_timeout": 0, "read_timeout": 0, "total_timeout": 0,
+    "stalled_after": 1, "retry_attempts": 0, "retry_wait": 0, "extract_workers": 1, "extract_timeout": 0,
+}
+_ABOVE_MINIMUM = {"connect_timeout", "read_timeout", "total_timeout", "extract_timeout"}  # the least itself is refused
+
+
+def _check_minimum(v: _Validator, key: str, value: int | float, least: int, *, above: bool = False) -> None:
+    """Refuse a number below `least` (or equal to it, when `above`), and inf or nan, which TOML allows."""
+    if not math.isfinite(value) or value < least or (above and value == least):
+        raise v.fail(key, f"must be {'more than' if above else 'at least'} {least}, not {value!r}")
 
 
 def _interval(v: _Validator, table: dict, key: str) -> int | None:

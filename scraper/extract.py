@@ -27,7 +27,7 @@ def extract(
 ) -> Article:
     """Extract the article from a page. Raises NotArticleError when the page holds no article text.
 
-    `rules` default to the generic ones in config/rules.toml, sharpened by `site` if given;
+    `rules` default to the generic ones in scraper/rules.toml, sharpened by `site` if given;
     `repeated` holds line keys learned as this site's boilerplate (see scraper/learn.py).
     """
     rules = (rules or default_rules()).for_site(site)

@@ -21,11 +21,11 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import create_engine, text
 from werkzeug import Request, Response
 
-from .conftest import BENCH, ROOT
+from .conftest import ROOT
 from .loopback_site import NewsSite, Page, write_config
 from .test_run import SETTINGS, make_httpserver  # noqa: F401 (the threaded server fixture)
 
-pytestmark = pytest.mark.skipif(not (BENCH / "ground-truth.json").exists(), reason=f"benchmark pages not found at {BENCH}")
+pytestmark = pytest.mark.usefixtures("bench_pages")  # needs ../shared: see conftest
 
 KILLS = 20
 SEED = 20261123

@@ -11,7 +11,6 @@ from scraper.clean import default_rules
 from scraper.config import Site
 from scraper.errors import NotArticleError
 
-from .conftest import BENCH
 
 STORY = " ".join(
     f"Paragraph {n} of the story tells how the city council voted on the new harbour bridge plan after months of debate."
@@ -108,9 +107,7 @@ def test_page_without_article_text_is_not_an_article():
         extract("<html><head><title>Empty</title></head><body><div class='cookie-banner'>We use cookies.</div></body></html>", "https://example.com/")
 
 
-def test_real_benchmark_page():
-    path = next((BENCH / "html").glob("70cb2d5b*.html.gz"), None)
-    if path is None:
-        pytest.skip("shared benchmark data not found")
+def test_real_benchmark_page(bench_pages):
+    path = next((bench_pages / "html").glob("70cb2d5b*.html.gz"))
     article = extract(gzip.decompress(path.read_bytes()).decode(), "https://www.bbc.com/news/newsbeat-50470672")
     assert "Taylor Swift" in article.text and article.word_count > 200

@@ -21,7 +21,7 @@ from pytest_httpserver import HTTPServer
 from scraper.run import ArticleFailed
 from scraper.store import Store
 
-from .conftest import BENCH, ROOT
+from .conftest import ROOT
 from .loopback_site import NewsSite, write_config
 from .test_cli import run as cli
 from .test_run import SETTINGS, make_httpserver  # noqa: F401  (the threaded server fixture)
@@ -29,7 +29,7 @@ from .test_run import SETTINGS, make_httpserver  # noqa: F401  (the threaded ser
 pytest.importorskip("procrastinate", reason="the postgres extra is not installed")
 from scraper.fleet import ArticleRetry  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not (BENCH / "ground-truth.json").exists(), reason=f"benchmark pages not found at {BENCH}")
+pytestmark = pytest.mark.usefixtures("bench_pages")  # needs ../shared: see conftest
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 FLEET = {"stalled_after": 2.0, "retry_attempts": 2, "retry_wait": 0.0}  # a killed worker is noticed within ~3 s

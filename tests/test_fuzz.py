@@ -314,7 +314,7 @@ def test_catastrophic_regexes_are_refused(tmp_path: Path, pattern: str) -> None:
 def test_patterns_that_cannot_backtrack_catastrophically_load(tmp_path: Path, pattern: str) -> None:
     fuzz_case("configs")
     path = tmp_path / "sites.toml"
-    path.write_text(f'[[sites]]\nname = "a"\narticle_pattern = {json.dumps(pattern)}\n')
+    path.write_text(f'[[sites]]\nname = "a"\nfeeds = ["https://a.example/feed"]\narticle_pattern = {json.dumps(pattern)}\n')
     assert load_config(path).sites[0].article_pattern.pattern == pattern
 
 

@@ -23,7 +23,7 @@ from scraper.output import write_article
 from scraper.run import _addresses, refuse_private_address
 from scraper.store import Store
 
-from .conftest import BENCH, fuzz_case
+from .conftest import fuzz_case
 from .loopback_site import NewsSite
 from .test_cli import run as cli
 from .test_run import config, db, make_httpserver, site, stored_urls  # noqa: F401 (fixtures)
@@ -269,7 +269,7 @@ def test_a_folder_in_the_way_is_a_clear_error(tmp_path: Path):
 # --- caps on what a site can make a run do ------------------------------------------------------
 
 
-@pytest.mark.skipif(not (BENCH / "ground-truth.json").exists(), reason="benchmark pages not found")
+@pytest.mark.usefixtures("bench_pages")
 def test_a_sitemap_index_loop_and_fan_out_end(capsys, site: NewsSite, config):
     children = "".join(f"<sitemap><loc>{site.url(f'/fan/{i}.xml')}</loc></sitemap>" for i in range(50))
     site.extra["/loop/a.xml"] = (f"<sitemapindex><sitemap><loc>{site.url('/loop/b.xml')}</loc></sitemap>"
@@ -286,7 +286,7 @@ def test_a_sitemap_index_loop_and_fan_out_end(capsys, site: NewsSite, config):
     assert "saved 8" in err
 
 
-@pytest.mark.skipif(not (BENCH / "ground-truth.json").exists(), reason="benchmark pages not found")
+@pytest.mark.usefixtures("bench_pages")
 def test_pages_per_run_are_capped(capsys, site: NewsSite, config, db):
     code, _, err = cli(capsys, "run", "--config", config(site.site_entry(), max_pages_per_site=3))
     assert code == 0, err

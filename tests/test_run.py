@@ -18,11 +18,11 @@ from werkzeug import Request, Response
 
 from scraper.store import Store
 
-from .conftest import BENCH, ROOT
+from .conftest import ROOT
 from .loopback_site import BILLION_LAUGHS, MALFORMED_FEED, RSS, NewsSite, write_config
 from .test_cli import run as cli
 
-pytestmark = pytest.mark.skipif(not (BENCH / "ground-truth.json").exists(), reason=f"benchmark pages not found at {BENCH}")
+pytestmark = pytest.mark.usefixtures("bench_pages")  # needs ../shared: see conftest
 
 SETTINGS = {"delay": 0.01, "allow_private_addresses": True, "connect_timeout": 2.0, "read_timeout": 2.0, "total_timeout": 10.0}
 
