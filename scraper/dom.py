@@ -62,7 +62,7 @@ def prune(tree: LexborHTMLParser, rules: DomRules, standfirst: str | None = None
         if node.next is not None:
             stack.append(node.next)
         tag = node.tag  # each read of a node's tag or attributes builds a new Python object: once only
-        if not tag.startswith("-"):  # text, comments: nothing to judge
+        if tag and not tag.startswith("-"):  # text, comments, <?processing instructions?>: nothing to judge
             attrs = _attributes(node)
             if tag not in _NEVER_DROP and _is_junk(node, tag, attrs, rules, page_text, standfirst):
                 doomed.append(node)  # its subtree goes with it: do not descend

@@ -86,6 +86,12 @@ def test_attribute_flood_is_cut_to_the_tag_name():
     assert "<div>flooded</div>" in body and '<span a="">not quite</span>' in body
 
 
+def test_a_processing_instruction_in_the_body_is_no_element_to_judge():
+    # Templates leak <?php ... ?> into pages; lexbor keeps it as a node without a tag name.
+    article = extract(page("<div><?php if (slider()) { show(); }?>" + ARTICLE + "</div>"), "https://example.com/news/2024/01/bridge")
+    assert "new harbour bridge" in article.text
+
+
 def test_metadata_from_meta_tags_and_json_ld():
     head = """<meta property="og:title" content="Council backs bridge">
     <meta property="og:site_name" content="Daily Example"><meta name="description" content="The vote.">
