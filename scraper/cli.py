@@ -23,7 +23,7 @@ from .errors import ScraperError, UsageError, redact
 
 app = typer.Typer(
     add_completion=False,
-    no_args_is_help=True,
+    invoke_without_command=True,
     pretty_exceptions_enable=False,
     help="Fetch news articles, strip the junk, keep clean text and metadata.",
 )
@@ -40,21 +40,48 @@ def main() -> None:
         code = app(standalone_mode=False)  # click returns typer.Exit codes here instead of raising
     except ScraperError as exc:
         _fail(str(exc), exc.exit_code)
+    except typer.TyperException as exc:  # click's usage errors (typer vendors click: no `click` module)
+        _fail(_usage_message(exc), exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         _fail("interrupted", 130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug
         if os.environ.get("SCRAPER_DEBUG"):
             raise
         _fail(f"internal error: {type(exc).__name__}: {exc} (set SCRAPER_DEBUG=1 for a traceback)", 1)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _usage_message(exc: typer.TyperException) -> str:
+    """Click's error with a pointer to the command's help, in place of its usage block."""
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return exc.format_message() + hint
+
+
+def _help_without_command(ctx: typer.Context) -> None:
+    """A command group called alone prints its help: what a newcomer who types `scraper` wants."""
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help(), color=ctx.color)  # as --help does
+        raise typer.Exit()
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        print(f"scraper {version('scraper')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    _help_without_command(ctx)
 
 
 def _fail(message: str, code: int) -> None:
@@ -284,7 +311,7 @@ def _queue_tables(store) -> list:
 
 # The fleet: PostgreSQL store, workers on procrastinate (scraper/fleet.py) -------------------------
 
-db_app = typer.Typer(no_args_is_help=True, help="The store's database.")
+db_app = typer.Typer(invoke_without_command=True, callback=_help_without_command, help="The store's database.")
 app.add_typer(db_app, name="db")
 
 
