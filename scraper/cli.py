@@ -13,13 +13,17 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
 
 from .article import Article
 from .config import DEFAULT_SITES, Config, load_config
 from .errors import ScraperError, UsageError, redact
+
+if TYPE_CHECKING:
+    from .page import Response
+    from .store import Store
 
 app = typer.Typer(
     add_completion=False,
@@ -28,7 +32,7 @@ app = typer.Typer(
     help="Fetch news articles, strip the junk, keep clean text and metadata.",
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the article as one JSON object.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print each article as one line of JSON.")]
 ExplainOpt = Annotated[bool, typer.Option("--explain", help="Report every removed line with its reason and rule.")]
 DbOpt = Annotated[Optional[str], typer.Option("--db", help="Store URL (default: $SCRAPER_DB or sqlite:///scraper-data/articles.db).")]
 ConfigOpt = Annotated[Path, typer.Option("--config", help="Site list and settings (TOML).")]
@@ -85,8 +89,12 @@ def _root(
 
 
 def _fail(message: str, code: int) -> None:
-    print(f"scraper: error: {' '.join(redact(message).split())}", file=sys.stderr)
+    _error_line(message)
     sys.exit(code)
+
+
+def _error_line(message: str) -> None:
+    print(f"scraper: error: {' '.join(redact(message).split())}", file=sys.stderr)
 
 
 def _config(path: Path) -> Config:
@@ -95,7 +103,7 @@ def _config(path: Path) -> Config:
 
 def _emit(article: Article, *, as_json: bool, explain: bool) -> None:
     if as_json:
-        print(json.dumps(article.to_dict(explain=explain), ensure_ascii=False, indent=2))
+        print(json.dumps(article.to_dict(explain=explain), ensure_ascii=False))
         return
     print(article.text)
     if explain:
@@ -113,40 +121,88 @@ def _explain(article: Article) -> None:
 
 @app.command()
 def fetch(
-    url: str,
+    urls: Annotated[Optional[list[str]], typer.Argument(help="Article URLs.", show_default=False)] = None,
+    input_file: Annotated[Optional[str], typer.Option("--input-file", "-i", help="Also fetch the URLs in FILE, one a line ('-': stdin; blank lines and # comments skipped).")] = None,
     as_json: JsonOpt = False,
     explain: ExplainOpt = False,
-    save: Annotated[bool, typer.Option("--save", help="Store the article.")] = False,
+    save: Annotated[bool, typer.Option("--save", help="Store the articles.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", help="Also write DIR/<site>/<date>-<slug>.txt and .json.")] = None,
     db: DbOpt = None,
     config: ConfigOpt = DEFAULT_SITES,
-    user_agent: Annotated[Optional[str], typer.Option("--user-agent", help="User-Agent header to send.")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Total seconds allowed for the download.")] = 60.0,
+    user_agent: Annotated[Optional[str], typer.Option("--user-agent", help="User-Agent header to send (default: the config's).")] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Total seconds allowed per download (default: the config's, 60).")] = None,
 ) -> None:
-    """Fetch one article and print its clean text."""
-    from .extract import article_from_response
-    from .fetcher import FetchSettings, fetch_page
-    from .learn import repeated_lines, save as save_article
+    """Fetch articles and print their clean text; a URL that fails does not stop the others."""
+    from .fetcher import FetchSettings
+    from .pipeline import page_getter
 
+    wanted = [*(urls or ()), *(_url_lines(_read_input(input_file)) if input_file else ())]
+    if not wanted:
+        raise UsageError("no URL given: pass URLs or -i FILE")
     cfg = _config(config)
-    site = cfg.site_for_url(url)
-    name = cfg.site_name(url)
-    settings = FetchSettings(total_timeout=timeout, **({"user_agent": user_agent} if user_agent else {}))
+    settings = FetchSettings.from_settings(cfg.settings, user_agent=user_agent, total_timeout=timeout)
     store = _open_store(db, cfg) if save else None
+    failed: list[int] = []  # the exit code of each URL that failed
+    printed = 0
     try:
-        learned = repeated_lines(store, name) if store else frozenset()
-        response = fetch_page(url, settings)
-        article = article_from_response(response, site=site, repeated=learned)
-        if store:
-            save_article(store, article, name)
+        with page_getter(settings) as get_page:
+            for url in wanted:
+                try:
+                    article = _fetch_one(url, get_page, cfg, store, out=out, explain=explain)
+                except ScraperError as exc:
+                    _error_line(str(exc) if url in str(exc) else f"{url}: {exc}")
+                    failed.append(exc.exit_code)
+                    continue
+                if printed and not as_json:
+                    print()  # a blank line between two articles' text
+                _emit(article, as_json=as_json, explain=explain)
+                printed += 1
     finally:
         if store:
             store.close()
-    if out:
-        from .output import write_article
+    if failed:
+        raise typer.Exit(failed[0] if len(set(failed)) == 1 else 1)
 
+
+def _fetch_one(url: str, get_page: Callable[[str], Response], cfg: Config, store: Store | None, *, out: Path | None, explain: bool) -> Article:
+    """Download, extract and clean one article; save it when there is a store, write its files to `out`."""
+    from .extract import article_from_response
+    from .learn import repeated_lines, save as save_article
+    from .output import write_article
+
+    _http_url(url)
+    name = cfg.site_name(url)
+    learned = repeated_lines(store, name) if store else frozenset()
+    article = article_from_response(get_page(url), site=cfg.site_for_url(url), repeated=learned)
+    if store:
+        save_article(store, article, name)
+    if out:
         write_article(article, out, name, explain=explain)
-    _emit(article, as_json=as_json, explain=explain)
+    return article
+
+
+def _http_url(url: str) -> str:
+    """The canonical form of `url`; one we could not fetch is the user's mistake (exit 2)."""
+    from .urls import canonicalize
+
+    canonical = canonicalize(url)
+    if canonical is None:
+        raise UsageError(f"not an http(s) URL: {url!r}")
+    return canonical
+
+
+def _url_lines(data: bytes) -> list[str]:
+    """The URLs of a list as trafilatura's -i reads it: one a line, blank lines and # comments skipped."""
+    lines = (line.strip() for line in data.decode("utf-8", "replace").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _read_input(path: str) -> bytes:
+    """The bytes of a file named on the command line ('-': stdin); one we cannot read is a usage error."""
+    try:
+        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def _open_store(db: str | None, cfg: Config):
@@ -169,11 +225,7 @@ def clean(
     from .extract import extract
     from .page import decode_html
 
-    try:
-        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    text = decode_html(raw)
+    text = decode_html(_read_input(path))
     cfg = _config(config)
     site = cfg.site_for_url(url) if url else None
     if _looks_like_html(text):
@@ -368,12 +420,7 @@ def enqueue(
     db: DbOpt = None,
 ) -> None:
     """Queue one-off article fetches for the fleet's workers."""
-    from .urls import canonicalize
-
-    wanted = [canonicalize(u) for u in urls]
-    bad = [u for u, c in zip(urls, wanted) if not c]
-    if bad:
-        raise UsageError(f"not an http(s) URL: {bad[0]!r}")
+    wanted = [_http_url(u) for u in urls]
     with _fleet(config, db, quiet=True) as fleet:
         queued = asyncio.run(fleet.enqueue(wanted))
     print(f"queued {queued} ({len(wanted) - queued} already waiting)", file=sys.stderr)

@@ -61,6 +61,11 @@ BAD_INVOCATIONS = [
     (["fetch"], 2, "URL"),
     (["fetch", "--bogus", URL], 2, "--bogus"),
     (["fetch", URL, "--timeout", "abc"], 2, "--timeout"),
+    (["fetch", "http://[::1"], 2, "http://[::1"),
+    (["fetch", "ftp://example.com/a"], 2, "ftp://example.com/a"),
+    (["fetch", "not a url"], 2, "not a url"),
+    (["fetch", "-i", "{missing}"], 2, "missing.txt"),
+    (["fetch", "-i", "{folder}"], 2, "folder"),
     (["fetch", "-i"], 2, "-i"),
     (["fetch", URL, "--config", "{missing_toml}"], 2, "missing.toml"),
     (["run", "--limit", "-1"], 2, "--limit"),
@@ -116,3 +121,77 @@ def test_internal_error_is_one_line_and_a_traceback_with_scraper_debug(tmp_path)
     assert "ZeroDivisionError" in line and "SCRAPER_DEBUG=1" in line
     debug = scraper("export", cwd=tmp_path, command=broken, env={"SCRAPER_DEBUG": "1"})
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "ZeroDivisionError" in debug.stderr
+
+
+# --- scraper fetch: many URLs, one client, the config's settings ------------------------------
+
+def serve_pages(httpserver) -> None:
+    httpserver.expect_request("/bridge").respond_with_data(PAGE, content_type="text/html")
+    httpserver.expect_request("/library").respond_with_data(OTHER_PAGE, content_type="text/html")
+    httpserver.expect_request("/missing").respond_with_data("gone", status=404)
+    httpserver.expect_request("/paper.pdf").respond_with_data(b"%PDF-1.7", content_type="application/pdf")
+
+
+def test_fetch_many_urls_prints_the_good_and_names_the_bad(tmp_path, httpserver):
+    serve_pages(httpserver)
+    missing = httpserver.url_for("/missing")
+    result = scraper("fetch", httpserver.url_for("/bridge"), missing, cwd=tmp_path)
+    line = assert_one_error_line(result, 3)
+    assert missing in line and "404" in line
+    assert result.stdout.startswith("The council voted on Tuesday")
+
+
+def test_fetch_failures_of_different_kinds_exit_1(tmp_path, httpserver):
+    serve_pages(httpserver)
+    result = scraper("fetch", httpserver.url_for("/missing"), httpserver.url_for("/bridge"), httpserver.url_for("/paper.pdf"), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert [line.split(":", 2)[:2] for line in result.stderr.splitlines()] == [["scraper", " error"]] * 2
+    assert "The council voted" in result.stdout
+
+
+def test_fetch_reads_urls_from_a_file_and_from_stdin(tmp_path, httpserver):
+    serve_pages(httpserver)
+    listing = tmp_path / "urls.txt"
+    listing.write_text(f"# to read\n{httpserver.url_for('/bridge')}\n\n   \n  {httpserver.url_for('/library')}  \n")
+    text = scraper("fetch", "-i", str(listing), cwd=tmp_path)
+    assert text.returncode == 0 and text.stderr == ""
+    bridge, library = text.stdout.split("\n\n")  # a blank line between two articles
+    assert "bridge" in bridge and "library" in library and "bridge" not in library
+    as_json = scraper("fetch", "-i", "-", "--json", cwd=tmp_path, stdin=listing.read_text())
+    records = [json.loads(line) for line in as_json.stdout.splitlines()]  # one article a line
+    assert as_json.returncode == 0 and [r["url"] for r in records] == [httpserver.url_for("/bridge"), httpserver.url_for("/library")]
+
+
+def test_fetch_many_urls_shares_one_client(tmp_path, httpserver, monkeypatch, capsys):
+    import scraper.pipeline
+    from scraper import cli
+
+    serve_pages(httpserver)
+    made = []
+
+    class CountedFetcher(scraper.pipeline.Fetcher):
+        def __init__(self, *args, **kwargs):
+            made.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(scraper.pipeline, "Fetcher", CountedFetcher)
+    monkeypatch.setattr(sys, "argv", ["scraper", "fetch", httpserver.url_for("/bridge"), httpserver.url_for("/library"), httpserver.url_for("/bridge")])
+    cli.main()
+    assert len(made) == 1 and len(capsys.readouterr().out.split("\n\n")) == 3
+
+
+def test_fetch_sends_the_configs_user_agent_unless_told_otherwise(tmp_path, httpserver):
+    serve_pages(httpserver)
+    config = tmp_path / "sites.toml"
+    config.write_text('[settings]\nuser_agent = "X-Test/1"\n')
+    assert scraper("fetch", httpserver.url_for("/bridge"), "--config", str(config), cwd=tmp_path).returncode == 0
+    assert scraper("fetch", httpserver.url_for("/bridge"), "--config", str(config), "--user-agent", "X-Flag/2", cwd=tmp_path).returncode == 0
+    assert [request.headers["User-Agent"] for request, _ in httpserver.log] == ["X-Test/1", "X-Flag/2"]
+
+
+def test_fetch_obeys_the_configs_max_bytes(tmp_path, httpserver):
+    serve_pages(httpserver)
+    config = tmp_path / "sites.toml"
+    config.write_text("[settings]\nmax_bytes = 200\n")
+    line = assert_one_error_line(scraper("fetch", httpserver.url_for("/bridge"), "--config", str(config), cwd=tmp_path), 3)
+    assert "larger than 200 bytes" in line
