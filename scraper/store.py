@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .article import Article
-from .errors import StoreError, redact
+from .errors import StoreError, UsageError, redact
 
 DEFAULT_DB = "sqlite:///scraper-data/articles.db"  # relative to the working directory
 MAX_LINES_PER_SITE = 20_000  # learned line hashes kept per site
@@ -125,6 +125,10 @@ class Store:
             _add_missing_columns(self.engine)
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(f"cannot open store {self.url}: {_first_line(exc)}") from None
+        except ImportError as exc:  # psycopg, which SQLAlchemy imports for a PostgreSQL URL
+            if not self.url.startswith("postgresql"):
+                raise
+            raise UsageError(f"a PostgreSQL store needs the postgres extra: pip install 'scraper[postgres]' ({exc})") from None
 
     def close(self) -> None:
         self.engine.dispose()

@@ -114,6 +114,13 @@ def test_bare_command_prints_the_help(tmp_path):
     assert "Usage" in result.stdout and "fetch" in result.stdout and "export" in result.stdout
 
 
+def test_postgres_url_without_the_driver_tells_what_to_install(tmp_path):
+    blocked = [sys.executable, "-c", "import sys; sys.modules['psycopg'] = None; sys.argv[0] = 'scraper'; "
+               "from scraper.__main__ import main; main()"]
+    result = scraper("export", "--db", "postgresql://user@127.0.0.1:9/news", cwd=tmp_path, command=blocked)
+    assert "scraper[postgres]" in assert_one_error_line(result, 2)
+
+
 def test_internal_error_is_one_line_and_a_traceback_with_scraper_debug(tmp_path):
     broken = [sys.executable, "-c", "import sys; import scraper.cli as cli; sys.argv[0] = 'scraper'; "
               "cli._config = lambda path: 1 / 0; cli.main()"]
