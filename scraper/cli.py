@@ -19,7 +19,7 @@ import typer
 
 from .article import Article
 from .config import DEFAULT_SITES, Config, load_config
-from .errors import ScraperError, UsageError, redact
+from .errors import NotArticleError, ScraperError, UsageError, redact
 
 if TYPE_CHECKING:
     from .page import Response
@@ -226,14 +226,28 @@ def clean(
     from .page import decode_html
 
     text = decode_html(_read_input(path))
+    name = "stdin" if path == "-" else path
+    if not text.strip():
+        raise NotArticleError(f"empty input: {name}")
+    if _looks_binary(text):
+        raise NotArticleError(f"not text (binary data): {name}")
     cfg = _config(config)
     site = cfg.site_for_url(url) if url else None
     if _looks_like_html(text):
         article = extract(text, url, site=site)
     else:
         result = Cleaner(default_rules().for_site(site)).clean(text)
+        if not result.text:
+            raise NotArticleError(f"no article text left after cleaning: {name}")
         article = Article(url=url or "", text=result.text, tags=result.tags, removed=result.removed)
     _emit(article, as_json=as_json, explain=explain)
+
+
+def _looks_binary(text: str, sample: int = 8192) -> bool:
+    """Not text: a NUL, or one character in ten undecodable (U+FFFD) or a control code."""
+    head = text[:sample]
+    odd = sum(1 for c in head if c == "\ufffd" or (c < " " and c not in "\t\n\r\f"))
+    return "\0" in head or odd * 10 > len(head)
 
 
 def _looks_like_html(text: str) -> bool:

@@ -44,6 +44,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
     (tmp_path / "bad.toml").write_text("[settings\n")
     (tmp_path / "one-site.toml").write_text('[[sites]]\nname = "news"\ndomains = ["127.0.0.1"]\nstart_urls = ["http://127.0.0.1:9/"]\n')
     (tmp_path / "random.bin").write_bytes(bytes(range(256)) * 8)
+    (tmp_path / "no-nul.bin").write_bytes(bytes(range(1, 256)) * 8)
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "junk.txt").write_text("Follow us on WhatsApp\nShare this article\nAdvertisement\n")
     return {
@@ -84,6 +85,10 @@ BAD_INVOCATIONS = [
     (["clean"], 2, "PATH"),
     (["clean", "{missing}"], 2, "missing.txt"),
     (["clean", "{folder}"], 2, "folder"),
+    (["clean", "{random}"], 4, "random.bin"),
+    (["clean", "{no_nul}"], 4, "no-nul.bin"),
+    (["clean", "{empty}"], 4, "empty.txt"),
+    (["clean", "{junk}"], 4, "junk.txt"),
     (["nosuchcommand"], 2, "nosuchcommand"),
     (["--no-such-flag"], 2, "--no-such-flag"),
     (["db", "nosuch"], 2, "nosuch"),
@@ -98,6 +103,10 @@ def test_bad_invocation_is_one_line_and_a_documented_code(tmp_path, files, args,
     line = assert_one_error_line(result, code)
     assert named.lower() in line.lower()
     assert result.stdout == ""
+
+
+def test_empty_stdin_for_clean_is_not_an_article(tmp_path):
+    assert_one_error_line(scraper("clean", "-", cwd=tmp_path, stdin=""), 4)
 
 
 def test_version_prints_the_installed_version(tmp_path):
