@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
@@ -255,11 +256,21 @@ def _looks_like_html(text: str) -> bool:
     return head.startswith(("<!doctype html", "<html", "<?xml")) or any(t in head for t in ("<body", "<head", "<div", "<p>", "<article"))
 
 
+def _iso_time(value: str) -> datetime:
+    """An ISO 8601 date or time; one without a zone is UTC (the store's clock)."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO date or time such as 2026-11-30 or 2026-11-30T12:00:00+00:00") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
 @app.command()
 def export(
     format: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
     site: Annotated[Optional[str], typer.Option("--site", help="Only this site's articles.")] = None,
+    since: Annotated[Optional[datetime], typer.Option("--since", parser=_iso_time, metavar="WHEN", help="Only articles saved or updated at or after WHEN (ISO date or time, UTC unless it says).")] = None,
     db: DbOpt = None,
     config: ConfigOpt = DEFAULT_SITES,
 ) -> None:
@@ -269,14 +280,12 @@ def export(
     store = _open_store(db, _config(config))
     try:
         if output is None:
-            count = store.export(format, sys.stdout, site=site)
+            count = store.export(format, sys.stdout, site=site, since=since)
         else:
-            from .output import atomic_write
-            import io
+            from .output import atomic_file
 
-            buffer = io.StringIO()
-            count = store.export(format, buffer, site=site)
-            atomic_write(output, buffer.getvalue())
+            with atomic_file(output) as handle:  # written as the rows are read: memory stays flat
+                count = store.export(format, handle, site=site, since=since)
     finally:
         store.close()
     print(f"exported {count} articles", file=sys.stderr)

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Iterator, Literal, TextIO
 from sqlalchemy import (
     JSON, Boolean, Column, Float, Integer, MetaData, String, Table, Text, create_engine, event, func, inspect, select, text, update,
 )
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .article import Article
@@ -191,18 +192,25 @@ class Store:
             return conn.execute(select(func.count()).select_from(articles)).scalar_one()
 
     def iter_articles(self, site: str | None = None) -> Iterator[Article]:
+        for row in self._article_rows(site):
+            yield _article(row)
+
+    def _article_rows(self, site: str | None = None, since: datetime | None = None) -> Iterator[RowMapping]:
+        """Rows in the order they were first saved, fetched in batches: memory does not grow with the store."""
         query = select(articles).order_by(articles.c.id)
         if site:
             query = query.where(articles.c.site == site)
+        if since:  # updated_at is ISO 8601 UTC, to the second: as strings, they sort as times
+            query = query.where(articles.c.updated_at >= since.astimezone(timezone.utc).isoformat(timespec="seconds"))
         with self.engine.connect() as conn:
-            for row in conn.execution_options(yield_per=200).execute(query).mappings():
-                yield _article(row)
+            yield from conn.execution_options(yield_per=200).execute(query).mappings()
 
-    def export(self, fmt: Literal["jsonl", "csv"], out: TextIO, site: str | None = None) -> int:
+    def export(self, fmt: Literal["jsonl", "csv"], out: TextIO, site: str | None = None, since: datetime | None = None) -> int:
+        """Write the articles (of `site`, saved or updated at or after `since`) to `out` as they are read."""
         count = 0
         writer = None
-        for article in self.iter_articles(site):
-            data = article.to_dict()
+        for row in self._article_rows(site, since):
+            data = {**_article(row).to_dict(), "site": row["site"]}
             if fmt == "jsonl":
                 out.write(json.dumps(data, ensure_ascii=False) + "\n")
             else:

@@ -211,3 +211,83 @@ def test_fetch_obeys_the_configs_max_bytes(tmp_path, httpserver):
     config.write_text("[settings]\nmax_bytes = 200\n")
     line = assert_one_error_line(scraper("fetch", httpserver.url_for("/bridge"), "--config", str(config), cwd=tmp_path), 3)
     assert "larger than 200 bytes" in line
+
+
+# --- scraper export: --since, a site field, streamed to a file with the usual mode -------------
+
+def make_store(path: Path, text_size: int = 100) -> str:
+    """A store holding three articles saved at known times: two of site 'news', one of 'blog'."""
+    from sqlalchemy import update
+
+    from scraper.article import Article
+    from scraper.store import Store, articles
+
+    url = f"sqlite:///{path}"
+    saved = [("news", "https://news.example/a", "2026-11-01T00:00:00+00:00"),
+             ("news", "https://news.example/b", "2026-11-30T12:00:00+00:00"),
+             ("blog", "https://blog.example/c", "2026-12-01T08:00:00+00:00")]
+    with Store(url) as store:
+        for site, link, when in saved:
+            store.save(Article(url=link, title=link[-1], text=f"Story {link}. " + "words " * text_size), site=site)
+            with store.engine.begin() as conn:
+                conn.execute(update(articles).where(articles.c.url == link).values(updated_at=when))
+    return url
+
+
+def exported(tmp_path: Path, *args: str) -> list[dict]:
+    result = scraper("export", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_export_since_a_date_or_a_time_and_every_record_names_its_site(tmp_path):
+    db = make_store(tmp_path / "a.db")
+    assert [(r["url"][-1], r["site"]) for r in exported(tmp_path, "--db", db, "--since", "2026-11-30")] == [("b", "news"), ("c", "blog")]
+    assert [r["url"][-1] for r in exported(tmp_path, "--db", db, "--since", "2026-11-30T12:00:01+00:00")] == ["c"]
+    assert [r["url"][-1] for r in exported(tmp_path, "--db", db, "--since", "2026-11-30T13:00:00+01:00")] == ["b", "c"]
+    csv_out = scraper("export", "--db", db, "--format", "csv", "--site", "news", cwd=tmp_path).stdout
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(csv_out)))
+    assert [(r["url"][-1], r["site"]) for r in rows] == [("a", "news"), ("b", "news")]
+
+
+def test_export_file_gets_the_usual_mode_not_a_private_one(tmp_path):
+    db = make_store(tmp_path / "a.db")
+    result = subprocess.run([str(SCRAPER), "export", "--db", db, "-o", "out/articles.jsonl"], cwd=tmp_path,
+                            capture_output=True, text=True, preexec_fn=lambda: os.umask(0o022), timeout=120)
+    assert result.returncode == 0, result.stderr
+    target = tmp_path / "out" / "articles.jsonl"
+    assert oct(target.stat().st_mode & 0o777) == oct(0o644)
+    assert len(target.read_text().splitlines()) == 3 and os.listdir(target.parent) == ["articles.jsonl"]
+
+
+def test_atomic_write_gives_files_the_mode_open_would(tmp_path):
+    from scraper.output import atomic_write
+
+    mask = os.umask(0o027)
+    os.umask(mask)
+    atomic_write(tmp_path / "a.txt", "text")
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_export_to_a_file_writes_as_it_reads(tmp_path, monkeypatch, capsys):
+    """The export is not held in memory: the file grows while rows are still being read."""
+    import scraper.store
+    from scraper import cli
+
+    db = make_store(tmp_path / "a.db", text_size=20_000)  # ~120 KB per article: more than any write buffer
+    out = tmp_path / "articles.jsonl"
+    written_while_reading: list[int] = []
+    to_article = scraper.store._article
+
+    def reading(row):
+        written_while_reading.append(sum(p.stat().st_size for p in tmp_path.glob(".articles.jsonl.*")))
+        return to_article(row)
+
+    monkeypatch.setattr(scraper.store, "_article", reading)
+    monkeypatch.setattr(sys, "argv", ["scraper", "export", "--db", db, "-o", str(out)])
+    cli.main()
+    assert len(written_while_reading) == 3
+    assert 0 < written_while_reading[1] < written_while_reading[2] < out.stat().st_size
