@@ -12,23 +12,28 @@ import json
 import os
 import sys
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
 
 from .article import Article
 from .config import DEFAULT_SITES, Config, load_config
-from .errors import ScraperError, UsageError, redact
+from .errors import NotArticleError, ScraperError, UsageError, redact
+
+if TYPE_CHECKING:
+    from .page import Response
+    from .store import Store
 
 app = typer.Typer(
     add_completion=False,
-    no_args_is_help=True,
+    invoke_without_command=True,
     pretty_exceptions_enable=False,
     help="Fetch news articles, strip the junk, keep clean text and metadata.",
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the article as one JSON object.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print each article as one line of JSON.")]
 ExplainOpt = Annotated[bool, typer.Option("--explain", help="Report every removed line with its reason and rule.")]
 DbOpt = Annotated[Optional[str], typer.Option("--db", help="Store URL (default: $SCRAPER_DB or sqlite:///scraper-data/articles.db).")]
 ConfigOpt = Annotated[Path, typer.Option("--config", help="Site list and settings (TOML).")]
@@ -40,16 +45,13 @@ def main() -> None:
         code = app(standalone_mode=False)  # click returns typer.Exit codes here instead of raising
     except ScraperError as exc:
         _fail(str(exc), exc.exit_code)
+    except typer.TyperException as exc:  # click's usage errors (typer vendors click: no `click` module)
+        _fail(_usage_message(exc), exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         _fail("interrupted", 130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug
         if os.environ.get("SCRAPER_DEBUG"):
             raise
         _fail(f"internal error: {type(exc).__name__}: {exc} (set SCRAPER_DEBUG=1 for a traceback)", 1)
@@ -57,9 +59,43 @@ def main() -> None:
         sys.exit(code)
 
 
+def _usage_message(exc: typer.TyperException) -> str:
+    """Click's error with a pointer to the command's help, in place of its usage block."""
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return exc.format_message() + hint
+
+
+def _help_without_command(ctx: typer.Context) -> None:
+    """A command group called alone prints its help: what a newcomer who types `scraper` wants."""
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help(), color=ctx.color)  # as --help does
+        raise typer.Exit()
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        print(f"scraper {version('scraper')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    _help_without_command(ctx)
+
+
 def _fail(message: str, code: int) -> None:
-    print(f"scraper: error: {' '.join(redact(message).split())}", file=sys.stderr)
+    _error_line(message)
     sys.exit(code)
+
+
+def _error_line(message: str) -> None:
+    print(f"scraper: error: {' '.join(redact(message).split())}", file=sys.stderr)
 
 
 def _config(path: Path) -> Config:
@@ -68,7 +104,7 @@ def _config(path: Path) -> Config:
 
 def _emit(article: Article, *, as_json: bool, explain: bool) -> None:
     if as_json:
-        print(json.dumps(article.to_dict(explain=explain), ensure_ascii=False, indent=2))
+        print(json.dumps(article.to_dict(explain=explain), ensure_ascii=False))
         return
     print(article.text)
     if explain:
@@ -86,40 +122,88 @@ def _explain(article: Article) -> None:
 
 @app.command()
 def fetch(
-    url: str,
+    urls: Annotated[Optional[list[str]], typer.Argument(help="Article URLs.", show_default=False)] = None,
+    input_file: Annotated[Optional[str], typer.Option("--input-file", "-i", help="Also fetch the URLs in FILE, one a line ('-': stdin; blank lines and # comments skipped).")] = None,
     as_json: JsonOpt = False,
     explain: ExplainOpt = False,
-    save: Annotated[bool, typer.Option("--save", help="Store the article.")] = False,
+    save: Annotated[bool, typer.Option("--save", help="Store the articles.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", help="Also write DIR/<site>/<date>-<slug>.txt and .json.")] = None,
     db: DbOpt = None,
     config: ConfigOpt = DEFAULT_SITES,
-    user_agent: Annotated[Optional[str], typer.Option("--user-agent", help="User-Agent header to send.")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Total seconds allowed for the download.")] = 60.0,
+    user_agent: Annotated[Optional[str], typer.Option("--user-agent", help="User-Agent header to send (default: the config's).")] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Total seconds allowed per download (default: the config's, 60).")] = None,
 ) -> None:
-    """Fetch one article and print its clean text."""
-    from .extract import article_from_response
-    from .fetcher import FetchSettings, fetch_page
-    from .learn import repeated_lines, save as save_article
+    """Fetch articles and print their clean text; a URL that fails does not stop the others."""
+    from .fetcher import FetchSettings
+    from .pipeline import page_getter
 
+    wanted = [*(urls or ()), *(_url_lines(_read_input(input_file)) if input_file else ())]
+    if not wanted:
+        raise UsageError("no URL given: pass URLs or -i FILE")
     cfg = _config(config)
-    site = cfg.site_for_url(url)
-    name = cfg.site_name(url)
-    settings = FetchSettings(total_timeout=timeout, **({"user_agent": user_agent} if user_agent else {}))
+    settings = FetchSettings.from_settings(cfg.settings, user_agent=user_agent, total_timeout=timeout)
     store = _open_store(db, cfg) if save else None
+    failed: list[int] = []  # the exit code of each URL that failed
+    printed = 0
     try:
-        learned = repeated_lines(store, name) if store else frozenset()
-        response = fetch_page(url, settings)
-        article = article_from_response(response, site=site, repeated=learned)
-        if store:
-            save_article(store, article, name)
+        with page_getter(settings) as get_page:
+            for url in wanted:
+                try:
+                    article = _fetch_one(url, get_page, cfg, store, out=out, explain=explain)
+                except ScraperError as exc:
+                    _error_line(str(exc) if url in str(exc) else f"{url}: {exc}")
+                    failed.append(exc.exit_code)
+                    continue
+                if printed and not as_json:
+                    print()  # a blank line between two articles' text
+                _emit(article, as_json=as_json, explain=explain)
+                printed += 1
     finally:
         if store:
             store.close()
-    if out:
-        from .output import write_article
+    if failed:
+        raise typer.Exit(failed[0] if len(set(failed)) == 1 else 1)
 
+
+def _fetch_one(url: str, get_page: Callable[[str], Response], cfg: Config, store: Store | None, *, out: Path | None, explain: bool) -> Article:
+    """Download, extract and clean one article; save it when there is a store, write its files to `out`."""
+    from .extract import article_from_response
+    from .learn import repeated_lines, save as save_article
+    from .output import write_article
+
+    _http_url(url)
+    name, site = cfg.site_name(url), cfg.site_for_url(url)
+    learned = repeated_lines(store, name) if store else frozenset()
+    article = article_from_response(get_page(url), site=site, repeated=learned)
+    if store:
+        save_article(store, article, name, domains=site.domains if site else ())
+    if out:
         write_article(article, out, name, explain=explain)
-    _emit(article, as_json=as_json, explain=explain)
+    return article
+
+
+def _http_url(url: str) -> str:
+    """The canonical form of `url`; one we could not fetch is the user's mistake (exit 2)."""
+    from .urls import canonicalize
+
+    canonical = canonicalize(url)
+    if canonical is None:
+        raise UsageError(f"not an http(s) URL: {url!r}")
+    return canonical
+
+
+def _url_lines(data: bytes) -> list[str]:
+    """The URLs of a list as trafilatura's -i reads it: one a line, blank lines and # comments skipped."""
+    lines = (line.strip() for line in data.decode("utf-8", "replace").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _read_input(path: str) -> bytes:
+    """The bytes of a file named on the command line ('-': stdin); one we cannot read is a usage error."""
+    try:
+        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def _open_store(db: str | None, cfg: Config):
@@ -142,19 +226,29 @@ def clean(
     from .extract import extract
     from .page import decode_html
 
-    try:
-        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    text = decode_html(raw)
+    text = decode_html(_read_input(path))
+    name = "stdin" if path == "-" else path
+    if not text.strip():
+        raise NotArticleError(f"empty input: {name}")
+    if _looks_binary(text):
+        raise NotArticleError(f"not text (binary data): {name}")
     cfg = _config(config)
     site = cfg.site_for_url(url) if url else None
     if _looks_like_html(text):
         article = extract(text, url, site=site)
     else:
         result = Cleaner(default_rules().for_site(site)).clean(text)
+        if not result.text:
+            raise NotArticleError(f"no article text left after cleaning: {name}")
         article = Article(url=url or "", text=result.text, tags=result.tags, removed=result.removed)
     _emit(article, as_json=as_json, explain=explain)
+
+
+def _looks_binary(text: str, sample: int = 8192) -> bool:
+    """Not text: a NUL, or one character in ten undecodable (U+FFFD) or a control code."""
+    head = text[:sample]
+    odd = sum(1 for c in head if c == "\ufffd" or (c < " " and c not in "\t\n\r\f"))
+    return "\0" in head or odd * 10 > len(head)
 
 
 def _looks_like_html(text: str) -> bool:
@@ -162,11 +256,21 @@ def _looks_like_html(text: str) -> bool:
     return head.startswith(("<!doctype html", "<html", "<?xml")) or any(t in head for t in ("<body", "<head", "<div", "<p>", "<article"))
 
 
+def _iso_time(value: str) -> datetime:
+    """An ISO 8601 date or time; one without a zone is UTC (the store's clock)."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO date or time such as 2026-11-30 or 2026-11-30T12:00:00+00:00") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
 @app.command()
 def export(
     format: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
     site: Annotated[Optional[str], typer.Option("--site", help="Only this site's articles.")] = None,
+    since: Annotated[Optional[datetime], typer.Option("--since", parser=_iso_time, metavar="WHEN", help="Only articles saved or updated at or after WHEN (ISO date or time, UTC unless it says).")] = None,
     db: DbOpt = None,
     config: ConfigOpt = DEFAULT_SITES,
 ) -> None:
@@ -176,14 +280,12 @@ def export(
     store = _open_store(db, _config(config))
     try:
         if output is None:
-            count = store.export(format, sys.stdout, site=site)
+            count = store.export(format, sys.stdout, site=site, since=since)
         else:
-            from .output import atomic_write
-            import io
+            from .output import atomic_file
 
-            buffer = io.StringIO()
-            count = store.export(format, buffer, site=site)
-            atomic_write(output, buffer.getvalue())
+            with atomic_file(output) as handle:  # written as the rows are read: memory stays flat
+                count = store.export(format, handle, site=site, since=since)
     finally:
         store.close()
     print(f"exported {count} articles", file=sys.stderr)
@@ -323,7 +425,7 @@ def retry(
 
 # The fleet: PostgreSQL store, workers on procrastinate (scraper/fleet.py) -------------------------
 
-db_app = typer.Typer(no_args_is_help=True, help="The store's database.")
+db_app = typer.Typer(invoke_without_command=True, callback=_help_without_command, help="The store's database.")
 app.add_typer(db_app, name="db")
 
 
@@ -380,12 +482,7 @@ def enqueue(
     db: DbOpt = None,
 ) -> None:
     """Queue one-off article fetches for the fleet's workers."""
-    from .urls import canonicalize
-
-    wanted = [canonicalize(u) for u in urls]
-    bad = [u for u, c in zip(urls, wanted) if not c]
-    if bad:
-        raise UsageError(f"not an http(s) URL: {bad[0]!r}")
+    wanted = [_http_url(u) for u in urls]
     with _fleet(config, db, quiet=True) as fleet:
         queued = asyncio.run(fleet.enqueue(wanted))
     print(f"queued {queued} ({len(wanted) - queued} already waiting)", file=sys.stderr)

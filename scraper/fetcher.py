@@ -12,7 +12,7 @@ import asyncio
 import socket
 import zlib
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -23,6 +23,9 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from .errors import FetchError, NotArticleError, ScraperError
 from .page import Response
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,19 @@ class FetchSettings:
     backoff_max: float = 30.0
     max_retry_after: float = 120.0  # a server's Retry-After is honoured up to this
     http2: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: object) -> FetchSettings:
+        """The fetch part of a config's `[settings]`; `overrides` (command-line flags) win unless None."""
+        values = dict(
+            user_agent=settings.user_agent,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            total_timeout=settings.total_timeout,
+            max_bytes=settings.max_bytes,
+        )
+        values.update((name, value) for name, value in overrides.items() if value is not None)
+        return cls(**{name: value for name, value in values.items() if value is not None})  # None: our default
 
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})

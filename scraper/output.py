@@ -7,7 +7,10 @@ import os
 import re
 import tempfile
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 from urllib.parse import urlsplit
 
 from .article import Article
@@ -58,17 +61,37 @@ def write_article(article: Article, out_dir: Path, site: str | None = None, *, e
 
 
 def atomic_write(path: Path, data: str) -> None:
-    """Temp file in the same folder, fsync, rename: readers see the old file or the new, never half."""
+    with atomic_file(path) as handle:
+        handle.write(data)
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[TextIO]:
+    """A text file that replaces `path` when the block ends: temp file in the same folder, fsync,
+    rename. Readers see the old file or the new, never half; an error leaves the old one."""
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
         raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp and os.path.exists(tmp):  # not renamed: the write failed
+            os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
+# Our files get the mode open() gives (0644 under the usual umask), not mkstemp's private 0600. The
+# umask is read once, at import: reading it sets it, which would race with threads creating files.
+_FILE_MODE = 0o666 & ~_umask()

@@ -264,14 +264,7 @@ def _definite(cause: Exception) -> bool:
 
 def fetcher_for(settings: Settings) -> Fetcher:
     """The HTTP client a run (or a worker) fetches with, built from the global settings."""
-    fetch_settings = FetchSettings(
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        total_timeout=settings.total_timeout,
-        max_bytes=settings.max_bytes,
-        **({"user_agent": settings.user_agent} if settings.user_agent else {}),
-    )
-    return Fetcher(fetch_settings, url_guard=None if settings.allow_private_addresses else refuse_private_address)
+    return Fetcher(FetchSettings.from_settings(settings), url_guard=None if settings.allow_private_addresses else refuse_private_address)
 
 
 class Runner:

@@ -21,10 +21,11 @@ from typing import Any, Iterable, Iterator, Literal, Sequence, TextIO
 from sqlalchemy import (
     JSON, Boolean, Column, Float, Integer, MetaData, String, Table, Text, create_engine, event, func, inspect, select, text, update,
 )
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .article import Article
-from .errors import LockedError, StoreError, redact
+from .errors import LockedError, StoreError, UsageError, redact
 from .urls import trusted_canonical
 
 DEFAULT_DB = "sqlite:///scraper-data/articles.db"  # relative to the working directory
@@ -139,6 +140,10 @@ class Store:
             _add_missing_columns(self.engine)
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(f"cannot open store {self.url}: {_first_line(exc)}") from None
+        except ImportError as exc:  # psycopg, which SQLAlchemy imports for a PostgreSQL URL
+            if not self.url.startswith("postgresql"):
+                raise
+            raise UsageError(f"a PostgreSQL store needs the postgres extra: pip install 'scraper[postgres]' ({exc})") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -239,18 +244,25 @@ class Store:
             return conn.execute(select(func.count()).select_from(articles)).scalar_one()
 
     def iter_articles(self, site: str | None = None) -> Iterator[Article]:
+        for row in self._article_rows(site):
+            yield _article(row)
+
+    def _article_rows(self, site: str | None = None, since: datetime | None = None) -> Iterator[RowMapping]:
+        """Rows in the order they were first saved, fetched in batches: memory does not grow with the store."""
         query = select(articles).order_by(articles.c.id)
         if site:
             query = query.where(articles.c.site == site)
+        if since:  # updated_at is ISO 8601 UTC, to the second: as strings, they sort as times
+            query = query.where(articles.c.updated_at >= since.astimezone(timezone.utc).isoformat(timespec="seconds"))
         with self.engine.connect() as conn:
-            for row in conn.execution_options(yield_per=200).execute(query).mappings():
-                yield _article(row)
+            yield from conn.execution_options(yield_per=200).execute(query).mappings()
 
-    def export(self, fmt: Literal["jsonl", "csv"], out: TextIO, site: str | None = None) -> int:
+    def export(self, fmt: Literal["jsonl", "csv"], out: TextIO, site: str | None = None, since: datetime | None = None) -> int:
+        """Write the articles (of `site`, saved or updated at or after `since`) to `out` as they are read."""
         count = 0
         writer = None
-        for article in self.iter_articles(site):
-            data = article.to_dict()
+        for row in self._article_rows(site, since):
+            data = {**_article(row).to_dict(), "site": row["site"]}
             if fmt == "jsonl":
                 out.write(json.dumps(data, ensure_ascii=False) + "\n")
             else:

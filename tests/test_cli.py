@@ -98,7 +98,7 @@ def test_errors_are_one_line_with_documented_codes(capsys, httpserver, tmp_path)
     cases = [
         (("fetch", httpserver.url_for("/missing")), 3),
         (("fetch", httpserver.url_for("/paper.pdf")), 4),
-        (("fetch", "not a url"), 3),
+        (("fetch", "not a url"), 2),
         (("clean", str(tmp_path / "absent.html")), 2),
         (("export", "--format", "xml", "--db", f"sqlite:///{tmp_path / 'x.db'}"), 2),
         (("fetch", "https://example.com/", "--config", str(tmp_path / "missing.toml")), 2),
