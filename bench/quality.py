@@ -1,11 +1,15 @@
-"""Extraction quality: our `extract` against trafilatura's plain `extract`, one run, same pages.
+"""Extraction quality: our `extract` beside trafilatura and readability-lxml, one run, every set.
 
+Every set under ../shared/bench with an `articleBody` gold is read: scrapinghub's own layout
+(`html/<id>.html.gz` + `ground-truth.json`) and the loose one (`<id>.html.gz` + `<id>.json`).
 The metric is the scrapinghub article-extraction benchmark's own: tokens are \\w+ runs, each text
 a multiset of 4-token shingles; per page TP/FP/FN from shingle counts; precision and recall per
 page averaged over pages (precision over pages with non-empty output); F1 from the two averages.
-The systems take turns page by page, so a busy machine slows them alike and the speed ratio holds.
+A page is *lost* when ours scores F1 <= 0.3 while a peer scores >= 0.7; an *error* is an
+exception other than NotArticleError. The systems take turns page by page, so a busy machine
+slows them alike and the speed ratio holds.
 
-    python bench/quality.py [--data ../shared/bench/scrapinghub] [--worst 10]
+    python bench/quality.py [--bench ../shared/bench] [--set NAME ...] [--worst 10]
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 import trafilatura
 
@@ -25,7 +30,47 @@ from scraper import Article, extract
 from scraper.errors import NotArticleError
 
 _TOKEN = re.compile(r"\w+")
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "scrapinghub"
+DEFAULT_BENCH = Path(__file__).resolve().parents[1].parent / "shared" / "bench"
+OURS = "scraper.extract"
+TRAFILATURA = "trafilatura (no comments)"
+READABILITY = "readability-lxml"
+LOST_OURS, LOST_PEER = 0.3, 0.7
+# Readability's gold is Readability.js's own output: there we are held to trafilatura alone.
+PEERS_FOR_GOAL = {"readability": (TRAFILATURA,)}
+
+
+class Page:
+    __slots__ = ("set", "key", "html", "url", "truth")
+
+    def __init__(self, set_name: str, key: str, html: str, url: str | None, truth: str):
+        self.set, self.key, self.html, self.url, self.truth = set_name, key, html, url, truth
+
+
+def load_sets(bench: Path, only: list[str] | None) -> dict[str, list[Page]]:
+    sets = {}
+    for folder in sorted(p for p in bench.iterdir() if p.is_dir()):
+        if only and folder.name not in only:
+            continue
+        pages = list(_pages(folder))
+        if pages:
+            sets[folder.name] = pages
+    return sets
+
+
+def _pages(folder: Path):
+    def html(path: Path) -> str:
+        return gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
+
+    truth_file = folder / "ground-truth.json"
+    if truth_file.exists():  # scrapinghub's layout
+        for key, item in json.loads(truth_file.read_text()).items():
+            yield Page(folder.name, key, html(folder / "html" / f"{key}.html.gz"), item["url"], item["articleBody"])
+        return
+    for meta in sorted(folder.glob("*.json")):
+        item = json.loads(meta.read_text())
+        page = meta.with_suffix(".html.gz")
+        if item.get("articleBody") and page.exists():
+            yield Page(folder.name, meta.stem, html(page), item.get("url"), item["articleBody"])
 
 
 def shingles(text: str) -> Counter:
@@ -42,34 +87,48 @@ def page_scores(predicted: str, truth: str) -> tuple[float | None, float]:
     return precision, recall
 
 
-def summarise(per_page: dict[str, tuple[float | None, float]]) -> tuple[float, float, float]:
-    precisions = [p for p, _ in per_page.values() if p is not None]
-    precision = sum(precisions) / len(precisions)
-    recall = sum(r for _, r in per_page.values()) / len(per_page)
-    return precision, recall, 2 * precision * recall / (precision + recall)
+def summarise(scores: list[tuple[float | None, float]]) -> tuple[float, float, float]:
+    precisions = [p for p, _ in scores if p is not None]
+    precision = sum(precisions) / len(precisions) if precisions else 0.0
+    recall = sum(r for _, r in scores) / len(scores)
+    return precision, recall, f1(precision, recall)
 
 
 def f1(p: float | None, r: float) -> float:
     return 2 * p * r / (p + r) if p and r else 0.0
 
 
-def ours(html: str, url: str) -> Article | None:
+def ours(html: str, url: str | None) -> Article | Exception | None:
+    """Our article; None when we say there is none; the exception when we crash (counted, shown)."""
     try:
         return extract(html, url)
     except NotArticleError:
         return None
+    except Exception as exc:
+        return exc
 
 
-def run(systems: dict, pages: dict) -> tuple[dict, dict]:
-    """Every system on every page, in turns: outputs[name][key] and seconds[name]."""
-    outputs: dict = {name: {} for name in systems}
+def readability_text(html: str, url: str | None) -> str:
+    import lxml.html
+    from readability import Document
+
+    try:
+        summary = Document(html, url=url).summary(html_partial=True)
+        return lxml.html.fromstring(summary).text_content()
+    except Exception:  # readability raises on pages it cannot parse: no text, as for a peer that finds none
+        return ""
+
+
+def run(systems: dict[str, Callable], pages: list[Page]) -> tuple[dict, dict]:
+    """Every system on every page, in turns: outputs[name][i] and seconds[name]."""
+    outputs: dict = {name: [] for name in systems}
     seconds = dict.fromkeys(systems, 0.0)
     for fn in systems.values():
-        fn(*next(iter(pages.values())))  # warm-up: imports, caches
-    for key, (html, url) in pages.items():
+        fn(pages[0].html, pages[0].url)  # warm-up: imports, caches
+    for page in pages:
         for name, fn in systems.items():
             started = time.perf_counter()
-            outputs[name][key] = fn(html, url)
+            outputs[name].append(fn(page.html, page.url))
             seconds[name] += time.perf_counter() - started
     return outputs, seconds
 
@@ -82,14 +141,16 @@ def _lines(text: str) -> dict[str, str]:
     return {_key(line): line for line in text.splitlines() if _TOKEN.search(line)}
 
 
-def reason(article: Article | None, truth: str, peer: str) -> str:
+def reason(article: Article | None, truth: str, peer: str, error: str | None) -> str:
     """Why a page scores lower than the peer: the biggest text we miss (and what removed it), or
     the biggest text we keep that is not in the truth."""
+    if error:
+        return f"error: {error[:80]}"
     if article is None:
         return "no article found"
-    ours, wanted, theirs = _lines(article.text), _lines(truth), _lines(peer)
-    missed = [line for key, line in wanted.items() if key not in ours and key in theirs]
-    extra = [line for key, line in ours.items() if key not in wanted and key not in theirs]
+    ours_, wanted, theirs = _lines(article.text), _lines(truth), _lines(peer)
+    missed = [line for key, line in wanted.items() if key not in ours_ and key in theirs]
+    extra = [line for key, line in ours_.items() if key not in wanted and key not in theirs]
     if missed and sum(map(len, missed)) >= sum(map(len, extra)):
         line = max(missed, key=len)
         rule = next((r.rule for r in article.removed if _key(r.text) == _key(line)), None)
@@ -101,46 +162,65 @@ def reason(article: Article | None, truth: str, peer: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--bench", type=Path, default=DEFAULT_BENCH)
+    parser.add_argument("--set", action="append", dest="sets", metavar="NAME", help="only this set (repeatable)")
     parser.add_argument("--worst", type=int, default=10)
     args = parser.parse_args()
-    if not (args.data / "ground-truth.json").exists():
-        print(f"benchmark data not found at {args.data}", file=sys.stderr)
+    if not args.bench.is_dir():
+        print(f"benchmark data not found at {args.bench}", file=sys.stderr)
         return 2
-    ground_truth = json.loads((args.data / "ground-truth.json").read_text())
-    pages = {
-        key: (gzip.decompress((args.data / "html" / f"{key}.html.gz").read_bytes()).decode("utf-8", "replace"), item["url"])
-        for key, item in ground_truth.items()
-    }
-    truth = {key: item["articleBody"] for key, item in ground_truth.items()}
+    sets = load_sets(args.bench, args.sets)
+    if not sets:
+        print(f"no set with article-body gold under {args.bench}{' named ' + ', '.join(args.sets) if args.sets else ''}", file=sys.stderr)
+        return 2
+    pages = [page for set_pages in sets.values() for page in set_pages]
     systems = {
-        "scraper.extract": ours,
-        "trafilatura.extract (defaults)": lambda h, u: trafilatura.extract(h, url=u),
-        "trafilatura.extract (no comments)": lambda h, u: trafilatura.extract(h, url=u, include_comments=False),
-        "trafilatura (no comments, favor_precision)": lambda h, u: trafilatura.extract(h, url=u, include_comments=False, favor_precision=True),
+        OURS: ours,
+        TRAFILATURA: lambda h, u: trafilatura.extract(h, url=u, include_comments=False),
+        READABILITY: readability_text,
     }
     outputs, seconds = run(systems, pages)
-    articles = outputs["scraper.extract"]
-    outputs["scraper.extract"] = {key: article.text if article else "" for key, article in articles.items()}
-    scores = {name: {key: page_scores(out[key] or "", truth[key]) for key in pages} for name, out in outputs.items()}
-    our_scores, our_speed = scores["scraper.extract"], len(pages) / seconds["scraper.extract"]
-    f0 = summarise(our_scores)[2]
-    print(f"{len(pages)} pages from {args.data}\n")
-    print(f"{'system':44} {'F1':>7} {'prec':>7} {'recall':>7} {'pages/s':>8}   ratio ours/peer (F1, pages/s)")
-    for name in systems:
-        p, r, f = summarise(scores[name])
-        speed = len(pages) / seconds[name]
-        ratio = "" if name == "scraper.extract" else f"{f0 / f:.3f}, {our_speed / speed:.2f}"
-        print(f"{name:44} {f:7.4f} {p:7.4f} {r:7.4f} {speed:8.1f}   {ratio}")
-    peer_name = "trafilatura.extract (no comments)"  # the like-for-like peer
-    peer = scores[peer_name]
-    gaps = sorted(pages, key=lambda k: f1(*our_scores[k]) - f1(*peer[k]))
-    print(f"\nworst {args.worst} pages (our F1 minus trafilatura no-comments F1):")
-    for key in gaps[: args.worst]:
-        why = reason(articles[key], truth[key], outputs[peer_name][key] or "")
-        print(f"  {f1(*our_scores[key]):.3f} vs {f1(*peer[key]):.3f}  {key[:10]}  {pages[key][1][8:60]:52}  {why}")
-    below = sum(1 for k in pages if f1(*our_scores[k]) < f1(*peer[k]) - 0.05)
-    print(f"\npages more than 0.05 F1 below trafilatura: {below}")
+    crashed = {i: f"{type(out).__name__}: {out}" for i, out in enumerate(outputs[OURS]) if isinstance(out, Exception)}
+    articles = [out if isinstance(out, Article) else None for out in outputs[OURS]]
+    outputs[OURS] = articles
+    texts = {name: [(out.text if isinstance(out, Article) else out) or "" for out in outs] for name, outs in outputs.items()}
+    scores = {name: [page_scores(text, page.truth) for text, page in zip(out, pages)] for name, out in texts.items()}
+    page_f1 = {name: [f1(*s) for s in out] for name, out in scores.items()}
+    peers = [TRAFILATURA, READABILITY]
+    lost = {i for i in range(len(pages)) if page_f1[OURS][i] <= LOST_OURS and max(page_f1[p][i] for p in peers) >= LOST_PEER}
+
+    print(f"{len(pages)} pages in {len(sets)} sets from {args.bench}; lost = ours F1 <= {LOST_OURS} where a peer >= {LOST_PEER}\n")
+    header = f"{'set':12} {'pages':>5}  {'system':26} {'F1':>6} {'prec':>6} {'recall':>6} {'pages/s':>8}  {'lost':>9}  {'errors':>6}  {'F1 ours-best peer':>17}"
+    print(header)
+    print("-" * len(header))
+    index = {id(page): i for i, page in enumerate(pages)}
+    for name, set_pages in [*sets.items(), ("all", pages)]:
+        ids = [index[id(p)] for p in set_pages]
+        f1s = {system: summarise([scores[system][i] for i in ids])[2] for system in systems}
+        goal_peers = PEERS_FOR_GOAL.get(name, peers)
+        margin = f1s[OURS] - max(f1s[p] for p in goal_peers)
+        for system in systems:
+            p, r, f = summarise([scores[system][i] for i in ids])
+            n_lost = sum(1 for i in ids if i in lost) if system == OURS else None
+            lost_cell = f"{n_lost} ({100 * n_lost / len(ids):.1f}%)" if n_lost is not None else ""
+            errs = str(sum(1 for i in ids if i in crashed)) if system == OURS else ""
+            speed = f"{len(pages) / seconds[system]:8.1f}" if name == "all" else ""
+            first = system == OURS
+            print(f"{name if first else '':12} {len(ids) if first else '':>5}  {system:26} {f:6.4f} {p:6.4f} {r:6.4f} {speed:>8}  "
+                  f"{lost_cell:>9}  {errs:>6}  {f'{margin:+.4f}' if first else '':>17}")
+    print(f"\nspeed over all sets: ours / trafilatura = {seconds[TRAFILATURA] / seconds[OURS]:.2f}, "
+          f"ours / readability-lxml = {seconds[READABILITY] / seconds[OURS]:.2f}")
+
+    best_peer = [max(peers, key=lambda p: page_f1[p][i]) for i in range(len(pages))]
+    gaps = sorted(range(len(pages)), key=lambda i: page_f1[OURS][i] - page_f1[best_peer[i]][i])
+    print(f"\nworst {args.worst} pages (our F1 minus the best peer's):")
+    for i in gaps[: args.worst]:
+        page = pages[i]
+        why = reason(articles[i], page.truth, texts[best_peer[i]][i], crashed.get(i))
+        print(f"  {page_f1[OURS][i]:.3f} vs {page_f1[best_peer[i]][i]:.3f} {best_peer[i][:11]:11}  {page.set}/{page.key[:12]:12}  "
+              f"{(page.url or '')[8:50]:42}  {why}")
+    for i, error in crashed.items():
+        print(f"  error on {pages[i].set}/{pages[i].key}: {error}")
     return 0
 
 
