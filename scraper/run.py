@@ -11,6 +11,7 @@ import asyncio
 import fcntl
 import ipaddress
 import math
+import signal
 import socket
 import threading
 import time
@@ -18,7 +19,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterator
+from typing import AsyncIterator, Callable, Coroutine, Iterator
 from urllib.parse import urlsplit
 
 from protego import Protego
@@ -40,6 +41,8 @@ from .urls import canonicalize
 MAX_BACKOFF = 300.0  # seconds a host is slowed down to at most after repeated 429/503
 TURN_LEAD = 0.1  # seconds before a host is due that its next turn begins (see HostGate)
 ROBOTS_TTL = 3600.0  # seconds a robots.txt read by an earlier run (or another worker) is trusted
+STOP_GRACE = 10.0  # seconds the pages in hand get to be saved once a run is asked to stop
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass
@@ -265,6 +268,52 @@ def fetcher_for(settings: Settings) -> Fetcher:
     return Fetcher(fetch_settings, url_guard=None if settings.allow_private_addresses else refuse_private_address)
 
 
+class Interrupted(ScraperError):
+    """The run was stopped by SIGINT or SIGTERM; what it saved is kept and the next run does the rest.
+    Exit code 128 + the signal's number, as a shell reports a process the signal ended."""
+
+    def __init__(self, signum: signal.Signals, saved: int):
+        super().__init__(f"interrupted by {signum.name}: {saved} articles saved; the next run carries on")
+        self.exit_code = 128 + signum
+
+
+class Stop:
+    """How a run stops on SIGINT or SIGTERM. At the first signal it takes no new pages and gives those in
+    hand STOP_GRACE seconds to be saved; then, or at a second signal, it cancels what is left. A page
+    cancelled is not a failure: it is not recorded, and the next run fetches it."""
+
+    def __init__(self) -> None:
+        self.signal: signal.Signals | None = None  # the first signal received
+        self._work: asyncio.Task | None = None
+        self._cut_off = False  # the work was cancelled here, at the second signal or after the grace
+
+    async def run(self, work: Coroutine[object, object, None]) -> None:
+        """Run `work`, listening for the signals meanwhile; returns early if they cancel it."""
+        loop = asyncio.get_running_loop()
+        self._work = asyncio.create_task(work)
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, self._received, signum)
+        try:
+            await self._work
+        except asyncio.CancelledError:
+            if not self._cut_off or asyncio.current_task().cancelling():
+                raise  # not cancelled here
+        finally:
+            for signum in STOP_SIGNALS:
+                loop.remove_signal_handler(signum)
+
+    def _received(self, signum: signal.Signals) -> None:
+        if self.signal is None:
+            self.signal = signum
+            asyncio.get_running_loop().call_later(STOP_GRACE, self._cut)
+        else:
+            self._cut()
+
+    def _cut(self) -> None:
+        self._cut_off = True
+        self._work.cancel()
+
+
 class Runner:
     """The pipeline for sites: `plan` discovers one site, `article` handles one article. `run` runs
     whole sites in this process; the fleet's tasks (scraper/fleet.py) call `plan` and `article` alone."""
@@ -275,15 +324,20 @@ class Runner:
         self.limit = limit
         self.reporter = reporter
         self._writing = threading.Lock()
+        self.stop = Stop()
 
     async def run(self, sites: list[Site]) -> dict[str, SiteStats]:
+        """Every site, at once; stopped early by SIGINT or SIGTERM (then `self.stop.signal` says which)."""
         stats = {site.name: SiteStats() for site in sites}
+        await self.stop.run(self._sites(sites, stats))  # the pool too: its workers end before the signals' default does
+        return stats
+
+    async def _sites(self, sites: list[Site], stats: dict[str, SiteStats]) -> None:
         settings = self.config.settings
         with ExtractionPool(settings.extract_workers, settings.extract_timeout) as pool:
             async with fetcher_for(settings) as fetcher:
                 crawler = Crawler(self.config, fetcher, self.store)
                 await asyncio.gather(*(self._site(site, crawler, pool, stats[site.name]) for site in sites))
-        return stats
 
     async def _site(self, site: Site, crawler: Crawler, pool: ExtractionPool, stats: SiteStats) -> None:
         try:
@@ -297,6 +351,8 @@ class Runner:
 
             async def take_pages() -> None:
                 for url in pending:
+                    if self.stop.signal:
+                        return  # asked to stop: what is left is the next run's
                     done.append(await self._attempt(url, site, crawler, pool, repeated, stats))
                     self.reporter.article_done(site.name)
 
@@ -307,7 +363,7 @@ class Runner:
             await asyncio.gather(*(take_pages() for _ in range(takers)))
             # Everything listed was dealt with: next time, ask for changes only. Otherwise the
             # sources must list the rest again (articles over the cap, or that failed for now).
-            if plan.complete and all(done):
+            if plan.complete and len(done) == len(plan.new) and all(done):
                 self.remember_sources(plan)
         except ScraperError as exc:
             stats.fail(str(exc))
@@ -487,7 +543,12 @@ def run(config: Config, store: Store, *, sites: list[Site], limit: int | None, l
     memory.return_large_blocks()  # pages come and go for the whole run
     with run_lock(lock):
         run_id = store.start_run()
-        stats = asyncio.run(Runner(config, store, limit=limit, reporter=reporter).run(sites))
+        runner = Runner(config, store, limit=limit, reporter=reporter)
+        stats = asyncio.run(runner.run(sites))
         ok = not any(s.failed for s in stats.values())
-        store.finish_run(run_id, {name: asdict(s) for name, s in stats.items()}, ok=ok)
+        stopped_by = runner.stop.signal
+        state = "interrupted" if stopped_by else "finished"
+        store.finish_run(run_id, {name: asdict(s) for name, s in stats.items()}, ok=ok, state=state)
+    if stopped_by:
+        raise Interrupted(stopped_by, saved=sum(s.saved for s in stats.values()))
     return ok, stats
