@@ -236,6 +236,8 @@ def status(db: DbOpt = None, config: ConfigOpt = DEFAULT_SITES, runs: int = 10) 
     from rich.console import Console
     from rich.table import Table
 
+    from .report import losses
+
     store = _open_store(db, _config(config))
     try:
         last = store.last_runs(runs)
@@ -246,14 +248,14 @@ def status(db: DbOpt = None, config: ConfigOpt = DEFAULT_SITES, runs: int = 10) 
     for table in queue:
         Console().print(table)
     table = Table(title=f"last runs ({total} articles stored)")
-    for column in ("run", "started", "finished", "state", "ok", "site", "discovered", "new", "saved", "failed"):
+    for column in ("run", "started", "finished", "state", "ok", "site", "discovered", "new", "saved", "failed", "not taken"):
         table.add_column(column)
     for record in last:
         for name, s in (record["stats"] or {"-": {}}).items():
             table.add_row(
                 str(record["id"]), str(record["started_at"])[:19], str(record["finished_at"] or "-")[:19], record["state"],
                 {True: "yes", False: "no"}.get(record["ok"], "-"), name,
-                *(str(s.get(k, "")) for k in ("discovered", "new", "saved", "failed")),
+                *(str(s.get(k, "")) for k in ("discovered", "new", "saved", "failed")), losses(s),
             )
     Console().print(table)
 

@@ -27,7 +27,7 @@ from protego import Protego
 from . import memory
 from .article import Article
 from .config import Config, Settings, Site
-from .discover import Link, parse_feed, parse_listing, parse_sitemap
+from .discover import Link, Sitemap, TruncatedXML, parse_feed, parse_listing, parse_sitemap
 from .errors import FetchError, LockedError, ScraperError, redact
 from .extract_pool import ExtractionPool, ExtractorFailed
 from .fetcher import Fetcher, FetchSettings
@@ -47,11 +47,17 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 @dataclass
 class SiteStats:
-    discovered: int = 0
-    new: int = 0
+    """What a run did with one site's URLs; `report.LOSSES` lists those found and not taken."""
+
+    discovered: int = 0  # the site's article URLs its sources list
+    new: int = 0  # of those, to be fetched in this run
     fetched: int = 0
     saved: int = 0
     failed: int = 0
+    capped: int = 0  # held for a later run by max_pages, max_pages_per_site or --limit
+    disallowed: int = 0  # forbidden by robots.txt
+    skipped: int = 0  # listed by the sources but off the article pattern or the site's domains
+    dropped: int = 0  # over a sitemap's MAX_SITEMAP_URLS, never seen
     errors: list[str] = field(default_factory=list)
 
     def fail(self, message: str) -> None:
@@ -374,10 +380,13 @@ class Runner:
         links, validators = await self._discover(site, crawler, stats)
         stats.discovered = len(links)
         known = self.store.known_urls(links) | self.store.failed_urls(links)
+        unknown = [u for u in links if u not in known]
         # Pages robots.txt forbids are neither fetched nor failures: they are not ours to take.
-        candidates = [u for u in links if u not in known and await crawler.allowed(u)]
+        candidates = [u for u in unknown if await crawler.allowed(u)]
+        stats.disallowed = len(unknown) - len(candidates)
         cap = self.limit if self.limit is not None else (site.max_pages or self.config.settings.max_pages_per_site)
         stats.new = min(len(candidates), cap)
+        stats.capped = len(candidates) - stats.new
         return Plan(candidates[:cap], len(candidates) <= cap, validators)
 
     def remember_sources(self, plan: Plan) -> None:
@@ -410,16 +419,18 @@ class Runner:
             validators[url] = (response.headers.get("etag"), response.headers.get("last-modified"))
             return response
 
-        def parsed(parse: Callable[[], object]) -> object | None:
+        def parsed(parse: Callable[[], object], url: str) -> object | None:
+            """What `parse` gives for the source `url`; a failure is noted, and the source read whole next time."""
             try:
                 return parse()
             except ScraperError as exc:  # malformed or unsafe XML: this source fails, the others go on
                 stats.fail(str(exc))
-                return None
+                validators.pop(url, None)
+                return exc.partial if isinstance(exc, TruncatedXML) else None  # what came before a cut is good
 
         async def feed(url: str) -> None:
             if response := await source(url):
-                links.extend(parsed(lambda: parse_feed(response.content, url)) or [])
+                links.extend(parsed(lambda: parse_feed(response.content, url), url) or [])
 
         async def sitemap(url: str, depth: int, seen: set[str]) -> None:
             settings = self.config.settings
@@ -427,11 +438,12 @@ class Runner:
                 return
             seen.add(url)
             if response := await source(url):
-                found, children = parsed(lambda: parse_sitemap(response.content, url)) or ([], [])
-                links.extend(found)
-                if children:
-                    del validators[url]  # an index's children change without it: always read it whole
-                for child in children:
+                found = parsed(lambda: parse_sitemap(response.content, url), url) or Sitemap([], [])
+                links.extend(found.links)
+                stats.dropped += found.dropped
+                if found.children:
+                    validators.pop(url, None)  # an index's children change without it: always read it whole
+                for child in found.children:
                     await sitemap(child, depth + 1, seen)
 
         async def listing(url: str) -> None:
@@ -440,14 +452,16 @@ class Runner:
             except ScraperError as exc:
                 stats.fail(str(exc))
                 return
-            links.extend(parsed(lambda: parse_listing(response.text, url, site.article_pattern, site.domains)) or [])
+            links.extend(parsed(lambda: parse_listing(response.text, url, site.article_pattern, site.domains), url) or [])
 
         await asyncio.gather(*(feed(u) for u in site.feeds), *(listing(u) for u in site.start_urls))
         seen: set[str] = set()
         for url in (*site.sitemaps, *await crawler.robots_sitemaps(site)):
             await sitemap(canonicalize(url) or url, 0, seen)
-        urls = [link.url for link in links if _wanted(link.url, site)]
-        return list(dict.fromkeys(urls)), validators
+        found = list(dict.fromkeys(link.url for link in links))
+        urls = [url for url in found if _wanted(url, site)]
+        stats.skipped = len(found) - len(urls)
+        return urls, validators
 
     async def _attempt(self, url: str, site: Site, crawler: Crawler, pool: ExtractionPool, repeated: frozenset[str], stats: SiteStats) -> bool:
         """`article`, for a run: False if it failed for now and is worth another try."""
