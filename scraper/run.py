@@ -369,7 +369,7 @@ class Runner:
             await asyncio.gather(*(take_pages() for _ in range(takers)))
             # Everything listed was dealt with: next time, ask for changes only. Otherwise the
             # sources must list the rest again (articles over the cap, or that failed for now).
-            if plan.complete and len(done) == len(plan.new) and all(done):
+            if plan.complete and not self.stop.signal and all(done):
                 self.remember_sources(plan)
         except ScraperError as exc:
             stats.fail(str(exc))
@@ -486,8 +486,9 @@ class Runner:
                 stats.saved += 1
         except Exception as exc:
             failed = ArticleFailed(url, exc)
-            self.store.record_failure(url, str(failed), permanent=failed.permanent)
-            stats.fail(str(failed))
+            if not (failed.internal and self.stop.signal):  # else our workers went down with the run, not the page
+                self.store.record_failure(url, str(failed), permanent=failed.permanent)
+                stats.fail(str(failed))
             raise failed from exc
 
     def _keep(self, article: Article, site: str) -> bool:

@@ -152,6 +152,24 @@ def test_sigterm_finishes_the_pages_in_hand_and_records_the_run_interrupted(site
     assert_next_run_finishes_the_job(site, config, db, tmp_path)
 
 
+def test_ctrl_c_reaching_every_process_of_the_run_loses_no_page(site, config, db, tmp_path):
+    """At a terminal, Ctrl-C signals the whole process group: the extraction workers and their
+    forkserver too, which may still be loading what extraction needs."""
+    process = subprocess.Popen([SCRAPER, "run", "--config", config, "--quiet"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert site.arrived.wait(timeout=60), "no article was requested"  # the workers are starting now
+        os.killpg(process.pid, signal.SIGINT)
+        site.release.set()
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert re.fullmatch(r"scraper: error: interrupted by SIGINT: \d articles saved; the next run carries on\n", err), err
+    assert failures(db) == 0
+    assert_next_run_finishes_the_job(site, config, db, tmp_path)
+
+
 def test_a_second_sigint_stops_at_once_and_leaves_the_pages_for_the_next_run(site, config, db, tmp_path):
     process = start_run(config, tmp_path)
     try:
