@@ -335,7 +335,7 @@ class Runner:
     async def run(self, sites: list[Site]) -> dict[str, SiteStats]:
         """Every site, at once; stopped early by SIGINT or SIGTERM (then `self.stop.signal` says which)."""
         stats = {site.name: SiteStats() for site in sites}
-        await self.stop.run(self._sites(sites, stats))  # the pool too: its workers end before the signals' default does
+        await self.stop.run(self._sites(sites, stats))  # pool included: signals stay handled until its workers are gone
         return stats
 
     async def _sites(self, sites: list[Site], stats: dict[str, SiteStats]) -> None:
@@ -423,7 +423,7 @@ class Runner:
             """What `parse` gives for the source `url`; a failure is noted, and the source read whole next time."""
             try:
                 return parse()
-            except ScraperError as exc:  # malformed or unsafe XML: this source fails, the others go on
+            except ScraperError as exc:  # malformed, unsafe or truncated XML: this source fails, the others go on
                 stats.fail(str(exc))
                 validators.pop(url, None)
                 return exc.partial if isinstance(exc, TruncatedXML) else None  # what came before a cut is good
