@@ -376,13 +376,16 @@ def _print_status(report: dict) -> None:
         if report["queue"]["failed_jobs"]:
             console.print(_table("failed jobs (latest 10)", ("job", "site", "attempts", "url", "error"),
                                  [[j["id"], j["site"], j["attempts"], j["url"], j["reason"] or ""] for j in report["queue"]["failed_jobs"]]))
+    from .report import losses
+
     rows = [
-        [record["id"], str(record["started_at"])[:19], str(record["finished_at"] or "-")[:19], "yes" if record["ok"] else "no",
-         name, *(s.get(k, "") for k in ("discovered", "new", "saved", "failed"))]
+        [record["id"], str(record["started_at"])[:19], str(record["finished_at"] or "-")[:19], record["state"],
+         {True: "yes", False: "no"}.get(record["ok"], "-"), name,
+         *(s.get(k, "") for k in ("discovered", "new", "saved", "failed")), losses(s)]
         for record in report["runs"] for name, s in (record["stats"] or {"-": {}}).items()
     ]
     console.print(_table(f"last runs ({report['articles']} articles stored)",
-                         ("run", "started", "finished", "ok", "site", "discovered", "new", "saved", "failed"), rows))
+                         ("run", "started", "finished", "state", "ok", "site", "discovered", "new", "saved", "failed", "not taken"), rows))
     if report["failures"]:
         console.print(_table(f"failed URLs (latest {len(report['failures'])} of {report['failures_total']})",
                              ("url", "site", "reason", "attempts", "last try", "next try"),

@@ -3,6 +3,8 @@
 Pure functions, bytes in and links out; the caller downloads. XML goes through defusedxml with
 entity declarations and external references forbidden, so billion-laughs and XXE payloads are
 refused, never expanded. Elements are matched on local names, so namespace variants still work.
+A feed or sitemap cut off part-way (a dropped connection, the size cap) still gives the entries that
+were complete before the cut: see `TruncatedXML`.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from typing import NamedTuple, TypeVar
 from urllib.parse import urljoin
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException, EntitiesForbidden
@@ -46,6 +49,15 @@ class DiscoveryError(ScraperError):
     exit_code = 3
 
 
+class TruncatedXML(DiscoveryError):
+    """A feed or sitemap cut off part-way: `partial` is what parsing it gave, from the entries that were
+    complete before the cut (a list of links, or a `Sitemap`)."""
+
+    def __init__(self, message: str, partial: object):
+        super().__init__(message)
+        self.partial = partial
+
+
 @dataclass(frozen=True)
 class Link:
     url: str  # canonicalized
@@ -53,9 +65,17 @@ class Link:
     title: str | None = None  # feed item title or news:title
 
 
+class Sitemap(NamedTuple):
+    links: list[Link]  # page links, from a <urlset> or a plain-text sitemap
+    children: list[str]  # child sitemap URLs, from a <sitemapindex>
+    dropped: int = 0  # entries over MAX_SITEMAP_URLS, ignored
+
+
 def parse_feed(content: bytes, url: str) -> list[Link]:
-    """Article links from an RSS 2.0, RSS 1.0 (RDF) or Atom feed; items without a usable link are skipped."""
-    root = _parse_xml(_unpack(content, "feed", url), "feed", url)
+    """Article links from an RSS 2.0, RSS 1.0 (RDF) or Atom feed; items without a usable link are skipped.
+    Raises `TruncatedXML` with the links of the complete items when the feed is cut off."""
+    document = _parse_xml(*_unpack(content, "feed", url), "feed", url)
+    root = document.root
     kind = _local(root.tag)
     if kind == "feed":  # Atom: links may be relative to xml:base on the feed, entry or link
         base = _base(root, url)
@@ -66,28 +86,37 @@ def parse_feed(content: bytes, url: str) -> list[Link]:
         raise DiscoveryError(f"not a feed (root element <{kind}>): {url}")
     links = []
     for item, base in items:
+        if item in document.unfinished:
+            continue
         link = next((u for href, b in _item_hrefs(item, base) if href and (u := canonicalize(href, b))), None)
         if link:
             dates = (_iso_date(_text(_child(item, tag))) for tag in _DATE_TAGS)
             links.append(Link(link, next((d for d in dates if d), None), _text(_child(item, "title"))))
-    return _dedup(links)
+    links = _dedup(links)
+    return _whole(links, len(links), document.cut, "feed", url)
 
 
-def parse_sitemap(content: bytes, url: str) -> tuple[list[Link], list[str]]:
-    """(page links, child sitemap URLs) from a <urlset>, a <sitemapindex>, or a plain-text sitemap; gzip is unpacked."""
-    content = _unpack(content, "sitemap", url).removeprefix(_UTF8_BOM)
+def parse_sitemap(content: bytes, url: str) -> Sitemap:
+    """Page links and child sitemap URLs from a <urlset>, a <sitemapindex>, or a plain-text sitemap; gzip
+    is unpacked. Raises `TruncatedXML` with what the complete entries gave when the sitemap is cut off."""
+    content, cut = _unpack(content, "sitemap", url)
+    content = content.removeprefix(_UTF8_BOM)
     if _TEXT_SITEMAP.match(content):  # one URL per line
-        lines = content.decode("utf-8", "replace").splitlines()[:MAX_SITEMAP_URLS]
-        return _dedup([Link(u) for line in lines if (u := canonicalize(line))]), []  # absolute URLs only
-    root = _parse_xml(content, "sitemap", url)
-    kind = _local(root.tag)
+        lines = [line for line in content.decode("utf-8", "replace").splitlines() if line.strip()]
+        if cut:
+            lines = lines[:-1]  # the last line may be a URL cut short
+        links = _dedup([Link(u) for line in lines[:MAX_SITEMAP_URLS] if (u := canonicalize(line))])  # absolute URLs only
+        return _whole(Sitemap(links, [], _over_cap(lines)), len(links), cut, "sitemap", url)
+    document = _parse_xml(content, cut, "sitemap", url)
+    kind = _local(document.root.tag)
     entry_tag = {"urlset": "url", "sitemapindex": "sitemap"}.get(kind)
     if entry_tag is None:
         raise DiscoveryError(f"not a sitemap (root element <{kind}>): {url}")
-    entries = [child for child in root if _local(child.tag) == entry_tag][:MAX_SITEMAP_URLS]
+    entries = [child for child in document.root if _local(child.tag) == entry_tag and child not in document.unfinished]
+    dropped, entries = _over_cap(entries), entries[:MAX_SITEMAP_URLS]
     if kind == "sitemapindex":
-        children = [u for entry in entries if (u := canonicalize(_text(_child(entry, "loc")) or "", url))]
-        return [], list(dict.fromkeys(children))
+        children = list(dict.fromkeys(u for entry in entries if (u := canonicalize(_text(_child(entry, "loc")) or "", url))))
+        return _whole(Sitemap([], children, dropped), len(children), document.cut, "sitemap", url)
     links = []
     for entry in entries:
         link = canonicalize(_text(_child(entry, "loc")) or "", url)
@@ -95,7 +124,8 @@ def parse_sitemap(content: bytes, url: str) -> tuple[list[Link], list[str]]:
             news = _child(entry, "news")  # Google News: <news:news><news:publication_date>, <news:title>
             published = _iso_date(_text(_child(news, "publication_date"))) or _iso_date(_text(_child(entry, "lastmod")))
             links.append(Link(link, published, _text(_child(news, "title"))))
-    return _dedup(links), []
+    links = _dedup(links)
+    return _whole(Sitemap(links, [], dropped), len(links), document.cut, "sitemap", url)
 
 
 def sitemaps_from_robots(robots_txt: str, url: str) -> list[str]:
@@ -144,8 +174,8 @@ def looks_like_sitemap(content: bytes) -> bool:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _unpack(content: bytes, kind: str, url: str) -> bytes:
-    """The XML bytes: gunzipped if gzip, never more than MAX_XML_BYTES."""
+def _unpack(content: bytes, kind: str, url: str) -> tuple[bytes, str | None]:
+    """The XML bytes, gunzipped if gzip, never more than MAX_XML_BYTES; and why they are cut short, if they are."""
     if content.startswith(_GZIP_MAGIC):
         inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
         try:
@@ -153,28 +183,85 @@ def _unpack(content: bytes, kind: str, url: str) -> bytes:
         except zlib.error as exc:
             raise DiscoveryError(f"corrupt gzip {kind} {url}: {exc}") from None
         if len(content) > MAX_XML_BYTES:
-            raise DiscoveryError(f"{kind} too large after decompression (over {MAX_XML_BYTES} bytes): {url}")
+            return content[:MAX_XML_BYTES], f"{kind} too large after decompression (over {MAX_XML_BYTES} bytes): {url}"
         if not inflater.eof:
-            raise DiscoveryError(f"truncated gzip {kind}: {url}")
+            return content, f"truncated gzip {kind}: {url}"
     elif len(content) > MAX_XML_BYTES:
-        raise DiscoveryError(f"{kind} too large (over {MAX_XML_BYTES} bytes): {url}")
-    return content
+        return content[:MAX_XML_BYTES], f"{kind} too large (over {MAX_XML_BYTES} bytes): {url}"
+    return content, None
 
 
-def _parse_xml(content: bytes, kind: str, url: str) -> Element:
+class _Document(NamedTuple):
+    """A parsed feed or sitemap. `cut` says why it is incomplete, None when it is whole; `unfinished` holds
+    the elements the cut left open, whose content is partial (those that closed before it are whole)."""
+
+    root: Element
+    unfinished: set[Element]
+    cut: str | None
+
+
+class _TreeBuilder(TreeBuilder):
+    """ElementTree's builder, which also knows the elements still open: where a document stops short, those."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[Element] = []
+
+    def start(self, tag: str, attrs: dict[str, str]) -> Element:
+        element = super().start(tag, attrs)
+        self.open.append(element)
+        return element
+
+    def end(self, tag: str) -> Element:
+        self.open.pop()
+        return super().end(tag)
+
+
+def _parse_xml(content: bytes, cut: str | None, kind: str, url: str) -> _Document:
+    """The document, whole or cut short (`cut`: why the bytes stop short, if known; a document that does not
+    close is cut short too). A syntax error, or a cut before the root element, raises (naming the cut if known)."""
     # Leading blank lines are common in the wild and make expat reject the XML declaration.
     content = content.removeprefix(_UTF8_BOM).lstrip(b" \t\r\n")
+    builder = _TreeBuilder()
+    parser = SafeET.XMLParser(target=builder)  # forbid_entities=True, forbid_external=True by default
     try:
-        return SafeET.fromstring(content)  # forbid_entities=True, forbid_external=True by default
+        parser.feed(content)
+        try:
+            return _Document(parser.close(), set(), cut)
+        except ParseError as exc:  # the bytes ended inside the document
+            if not builder.open:
+                raise
+            return _Document(builder.open[0], set(builder.open), cut or _malformed(exc, kind, url))
     except ParseError as exc:
-        reason = str(exc).split(": line")[0]
-        raise DiscoveryError(f"malformed {kind} {url}: {reason} (line {exc.position[0]})") from None
+        raise DiscoveryError(cut or _malformed(exc, kind, url)) from None
     except EntitiesForbidden:
         raise DiscoveryError(f"refused XML with entity declarations: {url}") from None
     except DefusedXmlException as exc:
         raise DiscoveryError(f"refused unsafe XML ({type(exc).__name__}): {url}") from None
     except (LookupError, ValueError) as exc:  # an XML declaration naming an unknown or multi-byte encoding
         raise DiscoveryError(f"malformed {kind} {url}: {exc}") from None
+
+
+def _malformed(exc: ParseError, kind: str, url: str) -> str:
+    reason = str(exc).split(": line")[0]
+    return f"malformed {kind} {url}: {reason} (line {exc.position[0]})"
+
+
+Found = TypeVar("Found")
+
+
+def _whole(found: Found, kept: int, cut: str | None, kind: str, url: str) -> Found:
+    """`found`, from a whole document. From one cut short, `TruncatedXML` with it; or, when not one entry
+    was kept, the error that says why the document is incomplete."""
+    if cut is None:
+        return found
+    if not kept:
+        raise DiscoveryError(cut)
+    raise TruncatedXML(f"truncated {kind}, kept {kept} items: {url}", found)
+
+
+def _over_cap(entries: list) -> int:
+    return max(0, len(entries) - MAX_SITEMAP_URLS)
 
 
 def _local(tag: object) -> str:

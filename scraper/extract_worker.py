@@ -5,10 +5,15 @@ workers, instead of once in each: an extraction worker's own memory is only what
 """
 
 import gc
+import signal
 import sys
 
-from . import memory
-from .extract import warm_up
+# Ctrl-C signals the run's whole process group. The run stops its workers itself; the forkserver
+# ignores SIGINT too, but only from when this warm-up is over, and dying in it breaks the pool.
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+from . import memory  # noqa: E402 (after the signal: the imports take most of the warm-up)
+from .extract import warm_up  # noqa: E402
 
 memory.return_large_blocks()  # before anything is loaded: the workers inherit it
 

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Mapping, TextIO
 
 if TYPE_CHECKING:
     from .run import SiteStats
+
+COUNTS = ("discovered", "new", "fetched", "saved", "failed")
+# URLs found and not taken in the run (see SiteStats): text lines show those there were.
+LOSSES = ("capped", "disallowed", "skipped", "dropped")
 
 
 class Reporter:
@@ -45,7 +49,9 @@ class LogReporter(Reporter):
                 self._print(json.dumps({"event": "site", "site": site, **_counts(stats), "errors": stats.errors}))
             return
         if not self.quiet:
-            self._print(f"{site}: " + ", ".join(f"{k} {v}" for k, v in _counts(stats).items()))
+            counts = _counts(stats)
+            summary = ", ".join(f"{k} {counts[k]}" for k in COUNTS)
+            self._print(f"{site}: {summary}" + (f", {lost}" if (lost := losses(counts)) else ""))
         for error in stats.errors:
             self._print(f"{site}: error: {error}")
 
@@ -81,5 +87,10 @@ class ProgressReporter(LogReporter):
         self.progress.stop()
 
 
+def losses(counts: Mapping[str, int]) -> str:
+    """'capped 3, disallowed 1': the URLs a site's run found and did not take ('' for none)."""
+    return ", ".join(f"{k} {counts[k]}" for k in LOSSES if counts.get(k))
+
+
 def _counts(stats: SiteStats) -> dict[str, int]:
-    return {k: getattr(stats, k) for k in ("discovered", "new", "fetched", "saved", "failed")}
+    return {k: getattr(stats, k) for k in (*COUNTS, *LOSSES)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import math
+import signal
 import socket
 import threading
 import time
@@ -17,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import AsyncIterator, Callable, Sequence
+from typing import AsyncIterator, Callable, Coroutine, Sequence
 from urllib.parse import urlsplit
 
 from protego import Protego
@@ -25,7 +26,7 @@ from protego import Protego
 from . import memory
 from .article import Article
 from .config import Config, Settings, Site
-from .discover import Link, parse_feed, parse_listing, parse_sitemap
+from .discover import Link, Sitemap, TruncatedXML, parse_feed, parse_listing, parse_sitemap
 from .errors import FetchError, NotArticleError, ScraperError, redact
 from .extract_pool import ExtractionPool, ExtractorFailed
 from .fetcher import Fetcher, FetchSettings
@@ -39,6 +40,8 @@ from .urls import canonicalize
 MAX_BACKOFF = 300.0  # seconds a host is slowed down to at most after repeated 429/503
 TURN_LEAD = 0.1  # seconds before a host is due that its next turn begins (see HostGate)
 ROBOTS_TTL = 3600.0  # seconds a robots.txt read by an earlier run (or another worker) is trusted
+STOP_GRACE = 10.0  # seconds the pages in hand get to be saved once a run is asked to stop
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Disallowed(FetchError):
@@ -47,11 +50,17 @@ class Disallowed(FetchError):
 
 @dataclass
 class SiteStats:
-    discovered: int = 0
-    new: int = 0
+    """What a run did with one site's URLs; `report.LOSSES` lists those found and not taken."""
+
+    discovered: int = 0  # the site's article URLs its sources list
+    new: int = 0  # of those, to be fetched in this run
     fetched: int = 0
     saved: int = 0
     failed: int = 0
+    capped: int = 0  # held for a later run by max_pages, max_pages_per_site or --limit
+    disallowed: int = 0  # forbidden by robots.txt
+    skipped: int = 0  # listed by the sources but off the article pattern or the site's domains
+    dropped: int = 0  # over a sitemap's MAX_SITEMAP_URLS, never seen
     errors: list[str] = field(default_factory=list)
 
     def fail(self, message: str) -> None:
@@ -267,6 +276,52 @@ def fetcher_for(settings: Settings) -> Fetcher:
     return Fetcher(FetchSettings.from_settings(settings), url_guard=None if settings.allow_private_addresses else refuse_private_address)
 
 
+class Interrupted(ScraperError):
+    """The run was stopped by SIGINT or SIGTERM; what it saved is kept and the next run does the rest.
+    Exit code 128 + the signal's number, as a shell reports a process the signal ended."""
+
+    def __init__(self, signum: signal.Signals, saved: int):
+        super().__init__(f"interrupted by {signum.name}: {saved} articles saved; the next run carries on")
+        self.exit_code = 128 + signum
+
+
+class Stop:
+    """How a run stops on SIGINT or SIGTERM. At the first signal it takes no new pages and gives those in
+    hand STOP_GRACE seconds to be saved; then, or at a second signal, it cancels what is left. A page
+    cancelled is not a failure: it is not recorded, and the next run fetches it."""
+
+    def __init__(self) -> None:
+        self.signal: signal.Signals | None = None  # the first signal received
+        self._work: asyncio.Task | None = None
+        self._cut_off = False  # the work was cancelled here, at the second signal or after the grace
+
+    async def run(self, work: Coroutine[object, object, None]) -> None:
+        """Run `work`, listening for the signals meanwhile; returns early if they cancel it."""
+        loop = asyncio.get_running_loop()
+        self._work = asyncio.create_task(work)
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, self._received, signum)
+        try:
+            await self._work
+        except asyncio.CancelledError:
+            if not self._cut_off or asyncio.current_task().cancelling():
+                raise  # not cancelled here
+        finally:
+            for signum in STOP_SIGNALS:
+                loop.remove_signal_handler(signum)
+
+    def _received(self, signum: signal.Signals) -> None:
+        if self.signal is None:
+            self.signal = signum
+            asyncio.get_running_loop().call_later(STOP_GRACE, self._cut)
+        else:
+            self._cut()
+
+    def _cut(self) -> None:
+        self._cut_off = True
+        self._work.cancel()
+
+
 class Runner:
     """The pipeline for sites: `plan` discovers one site, `article` handles one article. `run` runs
     whole sites in this process; the fleet's tasks (scraper/fleet.py) call `plan` and `article` alone."""
@@ -283,15 +338,20 @@ class Runner:
             if retry_waits is None else tuple(retry_waits)
         self._files_due: set[str] = set()  # stored articles whose files could not be written: not fetched again
         self._writing = threading.Lock()
+        self.stop = Stop()
 
     async def run(self, sites: list[Site]) -> dict[str, SiteStats]:
+        """Every site, at once; stopped early by SIGINT or SIGTERM (then `self.stop.signal` says which)."""
         stats = {site.name: SiteStats() for site in sites}
+        await self.stop.run(self._sites(sites, stats))  # pool included: signals stay handled until its workers are gone
+        return stats
+
+    async def _sites(self, sites: list[Site], stats: dict[str, SiteStats]) -> None:
         settings = self.config.settings
         with ExtractionPool(settings.extract_workers, settings.extract_timeout) as pool:
             async with fetcher_for(settings) as fetcher:
                 crawler = Crawler(self.config, fetcher, self.store)
                 await asyncio.gather(*(self._site(site, crawler, pool, stats[site.name]) for site in sites))
-        return stats
 
     async def _site(self, site: Site, crawler: Crawler, pool: ExtractionPool, stats: SiteStats) -> None:
         try:
@@ -305,6 +365,8 @@ class Runner:
 
             async def take_pages() -> None:
                 for url in pending:
+                    if self.stop.signal:
+                        return  # asked to stop: what is left is the next run's
                     done.append(await self._attempt(url, site, crawler, pool, repeated, stats))
                     self.reporter.article_done(site.name)
 
@@ -315,7 +377,7 @@ class Runner:
             await asyncio.gather(*(take_pages() for _ in range(takers)))
             # Everything listed was dealt with: next time, ask for changes only. Otherwise the
             # sources must list the rest again (articles over the cap, or that failed for now).
-            if plan.complete and all(done):
+            if plan.complete and not self.stop.signal and all(done):
                 self.remember_sources(plan)
         except ScraperError as exc:
             stats.fail(str(exc))
@@ -330,11 +392,13 @@ class Runner:
         # Retries come from the store, not discovery: a source asked for changes only lists them no more.
         due = self.store.due_failures(site.name)
         self._files_due.update(self.store.known_urls(due))
-        wanted = dict.fromkeys([*(u for u in links if u not in skipped), *due])
+        wanted = list(dict.fromkeys([*(u for u in links if u not in skipped), *due]))
         # Pages robots.txt forbids are neither fetched nor failures: they are not ours to take.
         candidates = [u for u in wanted if await crawler.allowed(u)]
+        stats.disallowed = len(wanted) - len(candidates)
         cap = self.limit if self.limit is not None else (site.max_pages or self.config.settings.max_pages_per_site)
         stats.new = min(len(candidates), cap)
+        stats.capped = len(candidates) - stats.new
         return Plan(candidates[:cap], len(candidates) <= cap, validators)
 
     def remember_sources(self, plan: Plan) -> None:
@@ -367,16 +431,18 @@ class Runner:
             validators[url] = (response.headers.get("etag"), response.headers.get("last-modified"))
             return response
 
-        def parsed(parse: Callable[[], object]) -> object | None:
+        def parsed(parse: Callable[[], object], url: str) -> object | None:
+            """What `parse` gives for the source `url`; a failure is noted, and the source read whole next time."""
             try:
                 return parse()
-            except ScraperError as exc:  # malformed or unsafe XML: this source fails, the others go on
+            except ScraperError as exc:  # malformed, unsafe or truncated XML: this source fails, the others go on
                 stats.fail(str(exc))
-                return None
+                validators.pop(url, None)
+                return exc.partial if isinstance(exc, TruncatedXML) else None  # what came before a cut is good
 
         async def feed(url: str) -> None:
             if response := await source(url):
-                links.extend(parsed(lambda: parse_feed(response.content, url)) or [])
+                links.extend(parsed(lambda: parse_feed(response.content, url), url) or [])
 
         async def sitemap(url: str, depth: int, seen: set[str]) -> None:
             settings = self.config.settings
@@ -384,11 +450,12 @@ class Runner:
                 return
             seen.add(url)
             if response := await source(url):
-                found, children = parsed(lambda: parse_sitemap(response.content, url)) or ([], [])
-                links.extend(found)
-                if children:
-                    del validators[url]  # an index's children change without it: always read it whole
-                for child in children:
+                found = parsed(lambda: parse_sitemap(response.content, url), url) or Sitemap([], [])
+                links.extend(found.links)
+                stats.dropped += found.dropped
+                if found.children:
+                    validators.pop(url, None)  # an index's children change without it: always read it whole
+                for child in found.children:
                     await sitemap(child, depth + 1, seen)
 
         async def listing(url: str) -> None:
@@ -397,14 +464,16 @@ class Runner:
             except ScraperError as exc:
                 stats.fail(str(exc))
                 return
-            links.extend(parsed(lambda: parse_listing(response.text, url, site.article_pattern, site.domains)) or [])
+            links.extend(parsed(lambda: parse_listing(response.text, url, site.article_pattern, site.domains), url) or [])
 
         await asyncio.gather(*(feed(u) for u in site.feeds), *(listing(u) for u in site.start_urls))
         seen: set[str] = set()
         for url in (*site.sitemaps, *await crawler.robots_sitemaps(site)):
             await sitemap(canonicalize(url) or url, 0, seen)
-        urls = [link.url for link in links if _wanted(link.url, site)]
-        return list(dict.fromkeys(urls)), validators
+        found = list(dict.fromkeys(link.url for link in links))
+        urls = [url for url in found if _wanted(url, site)]
+        stats.skipped = len(found) - len(urls)
+        return urls, validators
 
     async def _attempt(self, url: str, site: Site, crawler: Crawler, pool: ExtractionPool, repeated: frozenset[str], stats: SiteStats) -> bool:
         """`article`, for a run: False if it failed for now and is worth another try."""
@@ -433,8 +502,11 @@ class Runner:
                 stats.saved += 1
         except Exception as exc:
             failed = ArticleFailed(url, exc)
-            self.store.record_failure(url, str(failed), permanent=failed.permanent, site=site.name, waits=self.retry_waits)
-            stats.fail(str(failed))
+            # A run being stopped records definite answers only: what passing trouble met (its workers
+            # going down with the run, a cut-off download) is left for the next run, not for later.
+            if failed.permanent or not self.stop.signal:
+                self.store.record_failure(url, str(failed), permanent=failed.permanent, site=site.name, waits=self.retry_waits)
+                stats.fail(str(failed))
             raise failed from exc
         finally:
             self._files_due.discard(url)
@@ -495,7 +567,12 @@ def run(config: Config, store: Store, *, sites: list[Site], limit: int | None, r
     memory.return_large_blocks()  # pages come and go for the whole run
     with store.run_lock():
         run_id = store.start_run()
-        stats = asyncio.run(Runner(config, store, limit=limit, reporter=reporter).run(sites))
+        runner = Runner(config, store, limit=limit, reporter=reporter)
+        stats = asyncio.run(runner.run(sites))
         ok = not any(s.failed for s in stats.values())
-        store.finish_run(run_id, {name: asdict(s) for name, s in stats.items()}, ok=ok)
+        stopped_by = runner.stop.signal
+        state = "interrupted" if stopped_by else "finished"
+        store.finish_run(run_id, {name: asdict(s) for name, s in stats.items()}, ok=ok, state=state)
+    if stopped_by:
+        raise Interrupted(stopped_by, saved=sum(s.saved for s in stats.values()))
     return ok, stats

@@ -11,6 +11,7 @@ import enum
 import fcntl
 import json
 import os
+import socket
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -91,6 +92,7 @@ runs = Table(
     Column("id", Integer, primary_key=True), Column("started_at", String(40), nullable=False),
     Column("finished_at", String(40)), Column("ok", Boolean), Column("stats", JSON),
     Column("state", String(20)),  # running, finished, interrupted (NULL: made before states were kept)
+    Column("pid", Integer), Column("host", String(255)),  # the run's process: a running run whose process is gone died
 )
 
 
@@ -422,16 +424,38 @@ class Store:
             return  # another worker stored it at the same moment
 
     def start_run(self) -> int:
+        values = dict(started_at=_now(), state="running", pid=os.getpid(), host=socket.gethostname())
         with self.engine.begin() as conn:
-            return conn.execute(runs.insert().values(started_at=_now())).inserted_primary_key[0]
+            return conn.execute(runs.insert().values(**values)).inserted_primary_key[0]
 
-    def finish_run(self, run_id: int, stats: dict[str, dict[str, Any]], *, ok: bool) -> None:
+    def finish_run(self, run_id: int, stats: dict[str, dict[str, Any]], *, ok: bool, state: str = "finished") -> None:
+        """Record the run's end: `finished`, or `interrupted` by a signal (with the stats so far)."""
         with self.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.id == run_id).values(finished_at=_now(), ok=ok, stats=stats))
+            conn.execute(update(runs).where(runs.c.id == run_id).values(finished_at=_now(), ok=ok, stats=stats, state=state))
 
     def last_runs(self, n: int = 10) -> list[dict]:
+        """The last `n` runs, newest first; `state` is running, finished, interrupted, or died (its process
+        ended without recording an end: killed, or the machine went down)."""
         with self.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(select(runs).order_by(runs.c.id.desc()).limit(n)).mappings()]
+            rows = [dict(row) for row in conn.execute(select(runs).order_by(runs.c.id.desc()).limit(n)).mappings()]
+        for row in rows:
+            if row["finished_at"] is None and not (row["state"] == "running" and _process_alive(row["pid"], row["host"])):
+                row["state"] = "died"
+            row["state"] = row["state"] or "finished"  # ended before states were kept
+        return rows
+
+
+def _process_alive(pid: int | None, host: str | None) -> bool:
+    """Is the process still there? Another machine's processes cannot be seen: taken as alive."""
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        pass
+    return True
 
 
 def _add_missing_columns(engine) -> None:

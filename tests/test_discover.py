@@ -16,6 +16,7 @@ from scraper.discover import (
     MAX_XML_BYTES,
     DiscoveryError,
     Link,
+    Sitemap,
     looks_like_feed,
     looks_like_sitemap,
     parse_feed,
@@ -170,7 +171,7 @@ def test_gzipped_payload_is_refused_too() -> None:
 
 
 def test_urlset_with_lastmod_ignores_image_and_video_extensions() -> None:
-    links, children = parse_sitemap(data("sitemap.xml"), SITEMAP_URL)
+    links, children, _ = parse_sitemap(data("sitemap.xml"), SITEMAP_URL)
     assert links == [
         Link("https://www.example.com/news/one", "2024-03-01"),
         Link("https://www.example.com/news/two", "2024-03-02T08:00:00+00:00"),
@@ -181,14 +182,14 @@ def test_urlset_with_lastmod_ignores_image_and_video_extensions() -> None:
 
 
 def test_sitemapindex() -> None:
-    assert parse_sitemap(data("sitemapindex.xml"), SITEMAP_URL) == (
+    assert parse_sitemap(data("sitemapindex.xml"), SITEMAP_URL) == Sitemap(
         [],
         ["https://www.example.com/sitemap-news.xml", "https://www.example.com/sitemap-2024-02.xml.gz"],
     )
 
 
 def test_google_news_sitemap() -> None:
-    links, _ = parse_sitemap(data("news_sitemap.xml"), "https://www.example.com/news-sitemap.xml")
+    links = parse_sitemap(data("news_sitemap.xml"), "https://www.example.com/news-sitemap.xml").links
     assert links == [
         Link(
             "https://www.example.com/news/2024/03/05/election-results",
@@ -217,7 +218,7 @@ def test_broken_gzip(content: bytes, message: str) -> None:
 
 
 def test_plain_text_sitemap() -> None:
-    links, children = parse_sitemap(data("sitemap.txt"), "https://www.example.com/sitemap.txt")
+    links, children, _ = parse_sitemap(data("sitemap.txt"), "https://www.example.com/sitemap.txt")
     # BOM, CRLF and blank lines are fine; fragments dropped; non-URLs, ftp and relative lines skipped
     assert [link.url for link in links] == ["https://www.example.com/a", "https://www.example.com/b"]
     assert children == []
@@ -230,10 +231,10 @@ def _urlset(urls: list[str]) -> bytes:
 
 def test_sitemap_capped_at_max_urls() -> None:
     urls = [f"https://ex.com/story-{i}" for i in range(60_000)]
-    links, _ = parse_sitemap(_urlset(urls), SITEMAP_URL)
+    links = parse_sitemap(_urlset(urls), SITEMAP_URL).links
     assert len(links) == MAX_SITEMAP_URLS
     assert links[-1].url == urls[MAX_SITEMAP_URLS - 1]
-    text_links, _ = parse_sitemap("\n".join(urls).encode(), "https://ex.com/sitemap.txt")
+    text_links = parse_sitemap("\n".join(urls).encode(), "https://ex.com/sitemap.txt").links
     assert len(text_links) == MAX_SITEMAP_URLS
 
 
@@ -256,7 +257,7 @@ def test_oversized_plain_xml_is_refused() -> None:
     ("content", "message"),
     [
         (b"<html><head><title>404</title></head></html>", r"^not a sitemap \(root element <html>\)"),
-        (b"<urlset><url><loc>https://ex.com/a</loc></url>", "^malformed sitemap .*no element found"),
+        (b"<urlset><url><loc>https://ex.com/a</loc>", "^malformed sitemap .*no element found"),  # no entry complete
         (b'{"error": "not found"}', r"^malformed sitemap .*: not well-formed \(invalid token\) \(line 1\)$"),
     ],
 )
@@ -271,7 +272,7 @@ _path = st.from_regex(r"/[a-z0-9-]{1,12}(/[a-z0-9-]{1,12}){0,2}", fullmatch=True
 @given(st.lists(_path, max_size=20))
 def test_sitemap_round_trip(paths: list[str]) -> None:
     urls = [f"https://ex.com{p}" for p in paths]
-    links, _ = parse_sitemap(_urlset(urls), SITEMAP_URL)
+    links = parse_sitemap(_urlset(urls), SITEMAP_URL).links
     assert [link.url for link in links] == list(dict.fromkeys(urls))
 
 

@@ -253,7 +253,8 @@ def test_a_full_disk_is_one_clear_error_and_earlier_files_stay(capsys, httpserve
     monkeypatch.setattr(os, "fdopen", full_disk)
     code, out_text, err = cli(capsys, "fetch", httpserver.url_for("/b"), "--out", str(out))
     assert code == 5
-    assert err.startswith("scraper: error: cannot write ") and err.endswith(": No space left on device\n") and err.count("\n") == 1
+    url = httpserver.url_for("/b")
+    assert err.startswith(f"scraper: error: {url}: cannot write ") and err.endswith(": No space left on device\n") and err.count("\n") == 1
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing half-written, no temp files
 
 

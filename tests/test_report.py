@@ -42,7 +42,7 @@ def test_json_lines():
     (line,) = finished(LogReporter(json_lines=True, stream=io.StringIO()), failing_stats()).splitlines()
     assert json.loads(line) == {
         "event": "site", "site": "news", "discovered": 4, "new": 3, "fetched": 3, "saved": 2, "failed": 1,
-        "errors": ["HTTP 404 Not Found: https://example.com/gone"],
+        "capped": 0, "disallowed": 0, "skipped": 0, "dropped": 0, "errors": ["HTTP 404 Not Found: https://example.com/gone"],
     }
 
 

@@ -169,7 +169,7 @@ def test_a_throttled_site_and_a_stalled_site_do_not_stop_a_good_one(capsys, site
     assert code == 1
     assert len(stored_urls(capsys, db)) == 8
     lines = err.splitlines()
-    assert "loopback: discovered 9, new 8, fetched 8, saved 8, failed 0" in lines
+    assert "loopback: discovered 9, new 8, fetched 8, saved 8, failed 0, disallowed 1" in lines
     assert f"throttled: error: HTTP 429 Too Many Requests after 4 attempts: {busy.url_for('/feed.xml')}" in lines
     assert f"stalled: error: timed out after 4 attempts: {slow.url_for('/news/2019/11/stalled.html')}" in lines
     assert "Traceback" not in err
@@ -183,7 +183,7 @@ def test_a_malformed_feed_and_an_xml_bomb_fail_alone(capsys, site, config, db):
     code, _, err = cli(capsys, "run", "--config", cfg)
     assert code == 1
     lines = err.splitlines()
-    assert "loopback: discovered 9, new 8, fetched 8, saved 8, failed 2" in lines
+    assert "loopback: discovered 9, new 8, fetched 8, saved 8, failed 2, disallowed 1" in lines
     assert any(line.startswith(f"loopback: error: malformed feed {site.url('/feeds/broken.xml')}: ") for line in lines), err
     assert f"loopback: error: refused XML with entity declarations: {site.url('/feeds/bomb.xml')}" in lines
     assert len(stored_urls(capsys, db)) == 8
@@ -234,7 +234,7 @@ def test_a_run_killed_mid_way_is_finished_by_the_next_without_duplicates(capsys,
     assert code == 0, err
     urls = Counter(stored_urls(capsys, db))
     assert set(urls) == site.allowed_urls() and set(urls.values()) == {1}
-    assert [line for line in status(capsys, monkeypatch, db).splitlines() if " - " in line and " no " in line]  # never finished
+    assert [line for line in status(capsys, monkeypatch, db).splitlines() if " died " in line]  # never finished
 
 
 def saved_count(db: str) -> int:
