@@ -22,6 +22,7 @@ from .errors import NotArticleError
 
 LEAD_WORDS = 80  # prose words besides the notice that make a real, free lead
 NOTICE_LINE_WORDS = 60  # a notice is short; a longer line with the same words is prose about them
+CUT_LINE_WORDS = 30  # beside a real lead only shorter notice lines go: a longer one is likelier the article's
 EMPTY_WORDS = 40  # a page with fewer words outside links, scripts and menus has no text to extract
 PROSE_LINE_WORDS = 8  # shorter page lines are labels, buttons and menu items, not prose
 SHORT_TEXT_WORDS = 200  # below this, what was found may be link text: the page is read again
@@ -46,7 +47,7 @@ _NOTICES = {
         r"|\b(for|to) (paying |our |digital )?(subscribers|members)( only)?\s*[.!]?$|\b(subscribers?|members?)[- ]only\b"
         r"|\b(already a|become a) (paying )?(subscriber|member)\b|\bsubscription (is )?(required|needed)\b"
         r"|\b(sign|log) ?in to (read|continue|keep reading)\b|\bpremium (article|content|story)\b"
-        r"|\b(unlock|get) (full|unlimited|this) (access|article|story)\b|\bto continue reading\b"
+        r"|\b(unlock|get) (full|unlimited|this) (access|article|story)\b"
         r"|\babonnez-vous\b|\bréservé aux abonnés|\bfür abonnenten\b|\bjetzt abonnieren\b|\bweiterlesen mit\b"
         r"|\bexclusivo para (suscriptores|assinantes)|\bsuscríbete\b|\briservato agli abbonati|\bassine (já|agora)\b",
         re.I,
@@ -55,8 +56,8 @@ _NOTICES = {
 _RULE_KINDS = {"prompt.paywall": "paywall", "prompt.cookies": "consent"}  # the cleaner's rules for notices
 # Chinese and Japanese do not space their words: each of their characters counts as a word.
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]|\w+")
-# What is never read as the page's text; links are text, but not prose (see `_page_verdict`).
-_NOT_TEXT = ["script", "style", "noscript", "template", "svg", "iframe", "nav", "header", "footer", "aside", "select"]
+_INVISIBLE = ["script", "style", "noscript", "template", "svg", "iframe", "select"]
+_AROUND = ["nav", "header", "footer", "aside"]  # a notice in a page's frame is not the page's message
 _INLINE = ["a", "b", "i", "u", "em", "strong", "small", "span", "font", "mark", "abbr", "time", "sup", "sub", "label", "button"]
 
 
@@ -76,7 +77,8 @@ def judge(result: CleanResult, html: str, url: str | None = None) -> CleanResult
         page = _Page(html)
         if not prose and _dominated(page.notices, page.prose):
             raise _wall(page.notices.most_common(1)[0][0], where)
-        if page.words_outside_links < EMPTY_WORDS:
+        # Nearly no words outside links, and fewer than were found: what was found is link text.
+        if page.words_outside_links < EMPTY_WORDS and (not prose or page.words_outside_links < prose / 2):
             raise NotArticleError(f"empty page: no text besides links and scripts{where}", kind="empty")
         if not prose:
             raise NotArticleError(f"no article text {'left after cleaning' if result.removed else 'found'}{where}")
@@ -101,7 +103,7 @@ def _dominated(notices: Counter[str], prose: int) -> bool:
 
 def _without_notices_around(result: CleanResult, lines: list[str], kinds: list[str | None]) -> CleanResult:
     """The runs of notice lines before and after the prose removed, with their reason."""
-    prose_at = [i for i, kind in enumerate(kinds) if kind is None]
+    prose_at = [i for i, kind in enumerate(kinds) if kind is None or _words(lines[i]) > CUT_LINE_WORDS]
     first, last = prose_at[0], prose_at[-1]
     if first == 0 and last == len(lines) - 1:
         return result
@@ -121,9 +123,10 @@ class _Page:
         self.prose = self.words_outside_links = 0
         if body is None:
             return
-        body.strip_tags(_NOT_TEXT)
+        body.strip_tags(_INVISIBLE)
         links = sum(_words(a.text(separator=" ")) for a in body.css("a"))
         self.words_outside_links = _words(body.text(separator=" ")) - links
+        body.strip_tags(_AROUND)
         body.unwrap_tags(_INLINE)  # so that a sentence with a link or a bold word is one line
         tree.merge_text_nodes()
         lines = [line for line in body.text(separator="\n").splitlines() if line.strip()]
