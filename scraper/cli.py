@@ -229,9 +229,9 @@ def clean(
     text = decode_html(_read_input(path))
     name = "stdin" if path == "-" else path
     if not text.strip():
-        raise NotArticleError(f"empty input: {name}")
+        raise NotArticleError(f"empty input: {name}", kind="empty")
     if _looks_binary(text):
-        raise NotArticleError(f"not text (binary data): {name}")
+        raise NotArticleError(f"not text (binary data): {name}", kind="not-html")
     cfg = _config(config)
     site = cfg.site_for_url(url) if url else None
     if _looks_like_html(text):

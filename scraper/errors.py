@@ -55,9 +55,17 @@ class FetchError(ScraperError):
 
 
 class NotArticleError(ScraperError):
-    """The response is not an HTML article (a PDF, an image) or holds no article text."""
+    """The response is not an HTML article or holds no article text; `kind` says which:
+    `not-html` (a PDF, an image), `empty` (a page with no real text: an app shell, links only),
+    `consent` (a cookie or privacy consent wall), `paywall` (a subscription notice with no free
+    lead), `no-text` (a page with text in which no article was found)."""
 
     exit_code = 4
+    KINDS = ("not-html", "empty", "consent", "paywall", "no-text")
+
+    def __init__(self, message: str = "", *, kind: str = "no-text"):
+        super().__init__(message)
+        self.kind = kind  # kept through pickling (a worker process's error): it is in __dict__
 
 
 class StoreError(ScraperError):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from . import dom, metadata
+from . import dom, metadata, notarticle
 from .article import Article
 from .clean import Cleaner, default_rules
 from .config import Rules, Site
-from .errors import NotArticleError
 from .page import Response
 
 # Reader comments are not the article; metadata comes from our own, cheaper pass (metadata.py).
@@ -40,11 +39,8 @@ def extract(
     import trafilatura  # here, not above: heavy, and a run's own process imports this module but never extracts
 
     doc = trafilatura.bare_extraction(tree.html or "", url=url, **_TRAFILATURA_OPTIONS)
-    if doc is None or not (doc.text or "").strip():
-        raise NotArticleError(f"no article text found{f': {url}' if url else ''}")
-    result = cleaner.clean(doc.text, title=meta.headlines)
-    if not result.text:
-        raise NotArticleError(f"no article text left after cleaning{f': {url}' if url else ''}")
+    result = cleaner.clean(doc.text if doc is not None else "", title=meta.headlines)
+    result = notarticle.judge(result, html, url)  # raises NotArticleError: a wall, a shell, no text
     return Article(
         url=url or "",
         text=result.text,

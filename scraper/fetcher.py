@@ -181,7 +181,7 @@ class Fetcher:
         """get() an HTML page; anything else (a PDF, an image, even one served as text/html) raises NotArticleError."""
         response = await self.get(url, pacer=pacer)
         if not response.is_html:
-            raise NotArticleError(f"not an HTML page ({response.not_html_because}): {url}")
+            raise NotArticleError(f"not an HTML page ({response.not_html_because}): {url}", kind="not-html")
         return response
 
     async def _attempt(self, url: str, headers: dict[str, str], pacer: Pacer | None) -> Response:

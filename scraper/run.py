@@ -252,14 +252,17 @@ class Plan:
 
 class ArticleFailed(ScraperError):
     """One article failed; the failure is already recorded in the store and the site's stats.
-    `permanent`: a definite answer, not worth fetching again (everything else may pass)."""
+    `permanent`: a definite answer, not worth fetching again (everything else may pass).
+    A page that is no article names its kind first ("paywall: ..."), for `scraper status`."""
 
     def __init__(self, url: str, cause: Exception):
-        if isinstance(cause, ScraperError):
+        self.permanent = _definite(cause)
+        if isinstance(cause, NotArticleError) and self.permanent:
+            message = f"{cause.kind}: {cause}"
+        elif isinstance(cause, ScraperError):
             message = str(cause)
         else:  # a page that crashes the extractor must not end the run for every site
             message = f"internal error on {url}: {type(cause).__name__}: {cause}"
-        self.permanent = _definite(cause)
         super().__init__(message)
 
 
