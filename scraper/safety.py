@@ -53,11 +53,12 @@ def overrule_cleaner(extracted: str, result: CleanResult) -> CleanResult:
 
     The cleaner only ever deletes whole lines and reports each one in order, so the lines of one
     rule are put back where they were."""
-    if not is_article(extracted) or len(result.text) >= KEEP * len(extracted):
-        return result
     by_rule: Counter[str] = Counter()
     for removal in result.removed:
         by_rule[removal.rule] += len(removal.text)
+    cut = sum(by_rule.values())
+    if not is_article(extracted) or cut <= (1 - KEEP) * (cut + len(result.text)):
+        return result
     rule = by_rule.most_common(1)[0][0]
     lines, removed = [], []
     pending = iter(result.removed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from scraper import extract
+from scraper.article import Removal
 from scraper.clean import CleanResult
 from scraper.safety import overrule_cleaner
 
@@ -64,10 +65,8 @@ def test_the_cleaner_may_not_cut_the_whole_article_after_a_stop_heading_at_its_t
 
 def test_overruling_the_cleaner_undoes_only_its_biggest_cut():
     lines = ["Share this", *SENTENCES]
-    result = CleanResult("", [], [])
-    from scraper.article import Removal
-
-    result.removed = [Removal("Share this", "share prompt", "prompt.share")] + [Removal(s, "list", "stop-heading.list") for s in SENTENCES]
+    removed = [Removal("Share this", "share prompt", "prompt.share")] + [Removal(s, "list", "stop-heading.list") for s in SENTENCES]
+    result = CleanResult("", removed, [])
     fixed = overrule_cleaner("\n".join(lines), result)
     assert fixed.text == "\n".join(SENTENCES)
     assert [r.rule for r in fixed.removed] == ["safety.clean-overruled", "prompt.share"]
@@ -83,3 +82,9 @@ def test_explain_names_the_overruled_stage():
 def test_an_article_the_stages_keep_is_not_overruled():
     article = extract(page(f"<article><h1>Council backs harbour bridge</h1>{''.join(PARAGRAPHS)}</article>"), URL)
     assert overruled(article) == [] and SENTENCES[3] in article.text
+
+
+def test_text_the_cleaner_only_reflowed_is_not_overruled():
+    spaced = "\n\n\n".join(f"   {s}      " for s in SENTENCES * 2)
+    result = CleanResult("\n".join(SENTENCES * 2), [], [])
+    assert overrule_cleaner(spaced, result) is result
