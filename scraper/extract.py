@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from selectolax.lexbor import LexborHTMLParser
+
 from . import dom, metadata, safety
 from .article import Article
 from .clean import Cleaner, CleanResult, default_rules
