@@ -47,11 +47,9 @@ def prune(tree: LexborHTMLParser, rules: DomRules, standfirst: str | None = None
         for node in tree.css(selector):
             node.decompose()
     # Markup that is never text goes first, so that the page's text size below is the visible text.
-    body = tree.body
+    body = _strip_body_markup(tree, rules)
     if body is None:
         return tree
-    body.strip_tags(list(rules.drop_tags))  # the body only: JSON-LD metadata in <head> stays
-    _attributes(body)  # drops the giant ones
     page_text = len(body.text(deep=True, separator=" ", strip=True)) or 1
     standfirst = " ".join((standfirst or "").split())
     doomed: list[LexborNode] = []
@@ -80,6 +78,22 @@ def prune(tree: LexborHTMLParser, rules: DomRules, standfirst: str | None = None
             cell.unwrap()
         node.unwrap()
     return tree
+
+
+def strip_markup(tree: LexborHTMLParser, rules: DomRules) -> LexborHTMLParser:
+    """Remove only the markup that is never text (dropped tags, giant attributes), judging nothing."""
+    body = _strip_body_markup(tree, rules)
+    for node in body.traverse() if body is not None else ():
+        _attributes(node)
+    return tree
+
+
+def _strip_body_markup(tree: LexborHTMLParser, rules: DomRules) -> LexborNode | None:
+    body = tree.body
+    if body is not None:
+        body.strip_tags(list(rules.drop_tags))  # the body only: JSON-LD metadata in <head> stays
+        _attributes(body)  # drops the giant ones
+    return body
 
 
 def _attributes(node: LexborNode) -> dict[str, str | None]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from . import dom, metadata, notarticle
+from selectolax.lexbor import LexborHTMLParser
+
+from . import dom, metadata, notarticle, safety
 from .article import Article
-from .clean import Cleaner, default_rules
+from .clean import Cleaner, CleanResult, default_rules
 from .config import Rules, Site
 from .page import Response
 
@@ -14,6 +16,9 @@ from .page import Response
 # Not fast: without the second opinion of readability and jusText, a quarter of trafilatura's time
 # is saved but a page whose footer trafilatura takes for the article falls to F1 0.52 (bench/quality.py).
 _TRAFILATURA_OPTIONS = dict(include_comments=False, include_tables=True, with_metadata=False)
+# Text shorter than this share of the page's paragraph text (before the DOM stage) may have lost
+# the article: only then is the page extracted a second time, unpruned, to compare.
+SUSPICIOUS_SHARE = 0.4  # bench/quality.py: 14% of pages are checked
 
 
 def extract(
@@ -33,13 +38,11 @@ def extract(
     cleaner = Cleaner(rules, repeated)
     tree = dom.parse(html)
     meta = metadata.read(tree, url)
+    paragraph_chars = sum(len(p.text(deep=True, separator=" ", strip=True)) for p in tree.css("p"))
     dom.prune(tree, rules.dom, standfirst=meta.description)
-    if tree.head is not None:  # read above; often mostly inline scripts and styles, that trafilatura would parse and copy
-        tree.head.decompose()
-    import trafilatura  # here, not above: heavy, and a run's own process imports this module but never extracts
-
-    doc = trafilatura.bare_extraction(tree.html or "", url=url, **_TRAFILATURA_OPTIONS)
-    result = cleaner.clean(doc.text if doc is not None else "", title=meta.headlines)
+    _, result = _extract_and_clean(tree, url, cleaner, meta.headlines)
+    if not result.text or len(result.text) < SUSPICIOUS_SHARE * paragraph_chars:
+        result = _overrule_dom_stage_if_it_lost_the_article(result, html, url, cleaner, meta.headlines)
     result = notarticle.judge(result, html, url)  # raises NotArticleError: a wall, a shell, no text
     return Article(
         url=url or "",
@@ -56,6 +59,34 @@ def extract(
         image=meta.image,
         removed=result.removed,
     )
+
+
+def _extract_and_clean(tree: LexborHTMLParser, url: str | None, cleaner: Cleaner, titles: list[str]) -> tuple[str, CleanResult]:
+    """What trafilatura finds in `tree`, and that text cleaned (the cleaner overruled if it cut most of it)."""
+    if tree.head is not None:  # read above; often mostly inline scripts and styles, that trafilatura would parse and copy
+        tree.head.decompose()
+    import trafilatura  # here, not above: heavy, and a run's own process imports this module but never extracts
+
+    doc = trafilatura.bare_extraction(tree.html or "", url=url, **_TRAFILATURA_OPTIONS)
+    extracted = (doc.text or "") if doc is not None else ""
+    return extracted, safety.overrule_cleaner(extracted, cleaner.clean(extracted, title=titles))
+
+
+def _overrule_dom_stage_if_it_lost_the_article(
+    result: CleanResult, html: str, url: str | None, cleaner: Cleaner, titles: list[str]
+) -> CleanResult:
+    """`result`, or what the page gives without the DOM stage's removals when
+    `result` keeps little of that: the DOM stage removed the article (or left a menu the biggest block)."""
+    tree = dom.parse(html)
+    dom.strip_markup(tree, cleaner.rules.dom)
+    unpruned, reference = _extract_and_clean(tree, url, cleaner, titles)
+    share = safety.kept_share(result.text, unpruned)
+    # A reference shorter than our text is a scrap, not the article we missed.
+    if not safety.is_article(reference.text) or share >= safety.DISAGREE or len(reference.text) <= len(result.text):
+        return result
+    reason = f"the DOM stage removed the article: the text kept {share:.0%} of what the unpruned page gives, which is used instead"
+    overruled = safety.note("safety.dom-overruled", reason, result.text[:200])
+    return CleanResult(reference.text, [overruled, *reference.removed], reference.tags)
 
 
 # Long enough for every stage of the cleaner to look at it.

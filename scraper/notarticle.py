@@ -55,6 +55,7 @@ _NOTICES = {
 }
 _RULE_KINDS = {"prompt.paywall": "paywall", "prompt.cookies": "consent"}  # the cleaner's rules for notices
 # Chinese and Japanese do not space their words: each of their characters counts as a word.
+_SENTENCE_END = re.compile(r"\w[.!?。！？]['\"”’»)]*(\s|$)")  # anywhere: a table row flattens sentences into one line
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]|\w+")
 _INVISIBLE = ["script", "style", "noscript", "template", "svg", "iframe", "select"]
 _AROUND = ["nav", "header", "footer", "aside"]  # a notice in a page's frame is not the page's message
@@ -77,8 +78,11 @@ def judge(result: CleanResult, html: str, url: str | None = None) -> CleanResult
         page = _Page(html)
         if not prose and _dominated(page.notices, page.prose):
             raise _wall(page.notices.most_common(1)[0][0], where)
-        # Nearly no words outside links, and fewer than were found: what was found is link text.
-        if page.words_outside_links < EMPTY_WORDS and (not prose or page.words_outside_links < prose / 2):
+        # Nearly no words outside links, and fewer than were found, and no sentence among them: what
+        # was found is link text (an old blog may link most of its words, but it writes sentences).
+        if page.words_outside_links < EMPTY_WORDS and (
+            not prose or (page.words_outside_links < prose / 2 and not any(map(_is_sentence, lines)))
+        ):
             raise NotArticleError(f"empty page: no text besides links and scripts{where}", kind="empty")
         if not prose:
             raise NotArticleError(f"no article text {'left after cleaning' if result.removed else 'found'}{where}")
@@ -146,6 +150,10 @@ def _notice_kind(line: str) -> str | None:
     if _words(line) > NOTICE_LINE_WORDS:
         return None
     return next((kind for kind, words in _NOTICES.items() if words.search(line)), None)
+
+
+def _is_sentence(line: str) -> bool:
+    return _words(line) >= PROSE_LINE_WORDS and bool(_SENTENCE_END.search(line))
 
 
 def _words(text: str) -> int:
