@@ -9,7 +9,8 @@ Passes, each looking at what the earlier ones left:
 2. split promos: sentence fragments broken over several lines around a prompt;
 3. tag lines ("Vietnam , EU , visit"), moved to `tags`;
 4. stop headings ("Others Also Read"): the heading, and what follows while it looks like a
-   headline list or is unrelated to the article (a heading followed by article text stays);
+   headline list or is unrelated to the article (a heading followed by article text stays; a box
+   of headlines in mid-article, followed by more of the article, goes alone);
 5. leading teasers: a headline and a cut-off blurb ("...") about something else;
 6. trailing unrelated paragraphs: summaries of other news after the article, found by their
    lexical relevance to the article's own text.
@@ -22,6 +23,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import takewhile
 from typing import Sequence
 
 from .article import Removal, line_key
@@ -204,23 +206,51 @@ class _Pass:
             if len(line) > 60 or not any(p.match(line) for p in self.rules.stop_headings):
                 continue
             kept = self.kept()
-            after = kept[kept.index(i) + 1 :]
+            before, after = kept[: kept.index(i)], kept[kept.index(i) + 1 :]
             vocab = self.vocabulary({i, *after})
-            listed: list[int] = []
-            for n, j in enumerate(after):
-                # A run of headlines is the list, however close to the article's topic ("Related
-                # Articles" are related by design); one short line before prose is a subheading.
-                is_list = _is_list_line(self.lines[j])
-                in_run = is_list and (bool(listed) or n + 1 == len(after) or _is_list_line(self.lines[after[n + 1]]))
-                relevance = self.relevance(j, vocab)
-                if in_run or relevance < UNRELATED or (is_list and relevance < RELATED):
-                    listed.append(j)
-                else:
-                    break
+            listed = self.not_the_article(after, vocab)
+            box = list(takewhile(lambda j: _is_list_line(self.lines[j]), listed))
+            if self.article_continues(before, box, after[len(box) :], vocab):
+                listed = box
             if listed or not after:
                 self.remove(i, "stop heading: what follows is not the article", "stop-heading")
                 for j in listed:
                     self.remove(j, "list after a stop heading", "stop-heading.list")
+
+    def not_the_article(self, after: list[int], vocab: Counter[str]) -> list[int]:
+        """The lines after a stop heading that look like a headline list or are unrelated to the article."""
+        listed: list[int] = []
+        for n, j in enumerate(after):
+            # A run of headlines is the list, however close to the article's topic ("Related
+            # Articles" are related by design); one short line before prose is a subheading.
+            is_list = _is_list_line(self.lines[j])
+            in_run = is_list and (bool(listed) or n + 1 == len(after) or _is_list_line(self.lines[after[n + 1]]))
+            relevance = self.relevance(j, vocab)
+            if in_run or relevance < UNRELATED or (is_list and relevance < RELATED):
+                listed.append(j)
+            else:
+                break
+        return listed
+
+    def article_continues(self, before: list[int], box: list[int], rest: list[int], vocab: Counter[str]) -> bool:
+        """After a stop heading and its box of headlines, the article goes on: a box in mid-article.
+
+        The rest must start with prose after a box of headlines (a stop heading right above prose
+        ends the article, unless no article came before it), and belong to the article: its prose is
+        longer than the article's above the heading (an article does not end above most of its own
+        text), or shares the article's vocabulary as much as the article's paragraphs share it with
+        each other (long paragraphs share a smaller part of their words than headlines: the
+        article's cohesion is the scale, not RELATED).
+        """
+        prose_before = [j for j in before if _is_prose(self.lines[j])]
+        if not rest or not _is_prose(self.lines[rest[0]]) or not (box or not prose_before):
+            return False
+        prose_after = [j for j in rest if _is_prose(self.lines[j])]
+        if _length(self.lines, prose_after) > _length(self.lines, prose_before):
+            return True
+        body = [_terms(self.lines[j]) for j in prose_before]
+        tail = [_terms(self.lines[j]) for j in prose_after]
+        return _mean_relevance(tail, vocab) >= _cohesion(body)
 
     def leading_teaser(self) -> None:
         """A headline and a cut-off blurb about another story, before the article starts."""
@@ -376,6 +406,11 @@ def _is_list_line(line: str) -> bool:
     return 2 <= len(words) <= LIST_LINE_WORDS and not re.search(r"[.!?。]$", line) and not line[:1].islower()
 
 
+def _is_prose(line: str) -> bool:
+    """Sentences, not a headline: long, or ending in a full stop."""
+    return len(line.split()) >= 8 and not _is_list_line(line)
+
+
 def _is_paragraph(line: str) -> bool:
     return len(line.split()) >= 8 and bool(re.search(r"[.!?。…\"”’)]$", line))
 
@@ -387,6 +422,10 @@ def _last_paragraph(lines: list[str], kept: list[int]) -> int:
 def _previous(kept: list[int], i: int) -> int | None:
     n = kept.index(i)
     return kept[n - 1] if n else None
+
+
+def _length(lines: list[str], indices: list[int]) -> int:
+    return sum(len(lines[i]) for i in indices)
 
 
 def _split_tags(text: str) -> list[str]:
