@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from scraper import extract
+from scraper.config import LineRule, Site
 from scraper.article import Removal
 from scraper.clean import CleanResult
 from scraper.safety import overrule_cleaner
@@ -56,9 +59,11 @@ def test_a_menu_left_as_the_biggest_block_is_not_the_article():
     assert overruled(article) == ["safety.dom-overruled"]
 
 
-def test_the_cleaner_may_not_cut_the_whole_article_after_a_stop_heading_at_its_top():
-    body = "<article><h1>Council backs harbour bridge</h1><h2>Our top stories</h2>" + "".join(PARAGRAPHS) + "</article>"
-    article = extract(page(body), URL)
+def test_the_cleaner_may_not_cut_the_whole_article_even_by_a_site_rule_too_broad():
+    # A site's line pattern written for one prompt that happens to match every paragraph.
+    too_broad = LineRule("example.prompt", "newsletter prompt", re.compile(r"\bsaid\b|\bthe\b", re.I))
+    site = Site(name="example", domains=("example.com",), line_rules=(too_broad,))
+    article = extract(page("<article><h1>Council backs harbour bridge</h1>" + "".join(PARAGRAPHS) + "</article>"), URL, site=site)
     assert all(sentence in article.text for sentence in SENTENCES)
     assert overruled(article) == ["safety.clean-overruled"]
 
