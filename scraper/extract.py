@@ -81,8 +81,10 @@ def _overrule_dom_stage_if_it_lost_the_article(
     dom.strip_markup(tree, cleaner.rules.dom)
     unpruned, reference = _extract_and_clean(tree, url, cleaner, titles)
     share = safety.kept_share(result.text, unpruned)
-    # A reference shorter than our text is a scrap, not the article we missed.
-    if not safety.is_article(reference.text) or share >= safety.DISAGREE or len(reference.text) <= len(result.text):
+    # Judged as the cleaner leaves it: what the cleaner cuts most of (a caption gallery) is no
+    # article we missed, and one shorter than our text is a scrap.
+    plain = cleaner.clean(unpruned, title=titles).text
+    if not safety.is_article(plain) or share >= safety.DISAGREE or len(plain) <= len(result.text):
         return result
     reason = f"the DOM stage removed the article: the text kept {share:.0%} of what the unpruned page gives, which is used instead"
     overruled = safety.note("safety.dom-overruled", reason, result.text[:200])

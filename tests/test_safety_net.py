@@ -93,3 +93,26 @@ def test_text_the_cleaner_only_reflowed_is_not_overruled():
     spaced = "\n\n\n".join(f"   {s}      " for s in SENTENCES * 2)
     result = CleanResult("\n".join(SENTENCES * 2), [], [])
     assert overrule_cleaner(spaced, result) is result
+
+
+def test_an_unpruned_page_whose_text_is_a_caption_gallery_does_not_overrule_the_article(monkeypatch):
+    # A slideshow's hidden slides: the page's <p> text is mostly captions, so the net looks at the
+    # unpruned page, where trafilatura takes the gallery. The cleaner cuts those captions: they are
+    # no article we missed.
+    import trafilatura
+
+    captions = [f"Runner number {n} crosses the line in the final of the 200 metres. (AP Photo/David J. Phillip)" for n in range(40)]
+    gallery = "".join(f"<p>{caption}</p>" for caption in captions)
+    html = page(f"<div class='gallery-module' aria-hidden='true'>{gallery}</div><article>{''.join(PARAGRAPHS)}</article>")
+    real = trafilatura.bare_extraction
+
+    def unpruned_gives_the_gallery(tree_html, **options):
+        doc = real(tree_html, **options)
+        if "gallery-module" in tree_html:  # the DOM stage removed it from the pruned page
+            doc.text = "\n".join(captions)
+        return doc
+
+    monkeypatch.setattr(trafilatura, "bare_extraction", unpruned_gives_the_gallery)
+    article = extract(html, URL)
+    assert SENTENCES[0] in article.text and "Runner number" not in article.text
+    assert overruled(article) == []
