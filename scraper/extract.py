@@ -40,7 +40,8 @@ def extract(
     meta = metadata.read(tree, url)
     paragraph_chars = sum(len(p.text(deep=True, separator=" ", strip=True)) for p in tree.css("p"))
     dom.prune(tree, rules.dom, standfirst=meta.description)
-    _, result = _extract_and_clean(tree, url, cleaner, meta.headlines)
+    extracted = _trafilatura_text(tree, url)
+    result = safety.overrule_cleaner(extracted, cleaner.clean(extracted, title=meta.headlines))
     if not result.text or len(result.text) < SUSPICIOUS_SHARE * paragraph_chars:
         result = _overrule_dom_stage_if_it_lost_the_article(result, html, url, cleaner, meta.headlines)
     result = notarticle.judge(result, html, url)  # raises NotArticleError: a wall, a shell, no text
@@ -61,15 +62,14 @@ def extract(
     )
 
 
-def _extract_and_clean(tree: LexborHTMLParser, url: str | None, cleaner: Cleaner, titles: list[str]) -> tuple[str, CleanResult]:
-    """What trafilatura finds in `tree`, and that text cleaned (the cleaner overruled if it cut most of it)."""
+def _trafilatura_text(tree: LexborHTMLParser, url: str | None) -> str:
+    """What trafilatura finds in `tree` ('' for nothing)."""
     if tree.head is not None:  # read above; often mostly inline scripts and styles, that trafilatura would parse and copy
         tree.head.decompose()
     import trafilatura  # here, not above: heavy, and a run's own process imports this module but never extracts
 
     doc = trafilatura.bare_extraction(tree.html or "", url=url, **_TRAFILATURA_OPTIONS)
-    extracted = (doc.text or "") if doc is not None else ""
-    return extracted, safety.overrule_cleaner(extracted, cleaner.clean(extracted, title=titles))
+    return (doc.text or "") if doc is not None else ""
 
 
 def _overrule_dom_stage_if_it_lost_the_article(
@@ -79,13 +79,14 @@ def _overrule_dom_stage_if_it_lost_the_article(
     `result` keeps little of that: the DOM stage removed the article (or left a menu the biggest block)."""
     tree = dom.parse(html)
     dom.strip_markup(tree, cleaner.rules.dom)
-    unpruned, reference = _extract_and_clean(tree, url, cleaner, titles)
+    unpruned = _trafilatura_text(tree, url)
     share = safety.kept_share(result.text, unpruned)
     # Judged as the cleaner leaves it: what the cleaner cuts most of (a caption gallery) is no
     # article we missed, and one shorter than our text is a scrap.
-    plain = cleaner.clean(unpruned, title=titles).text
-    if not safety.is_article(plain) or share >= safety.DISAGREE or len(plain) <= len(result.text):
+    plain = cleaner.clean(unpruned, title=titles)
+    if not safety.is_article(plain.text) or share >= safety.DISAGREE or len(plain.text) <= len(result.text):
         return result
+    reference = safety.overrule_cleaner(unpruned, plain)
     reason = f"the DOM stage removed the article: the text kept {share:.0%} of what the unpruned page gives, which is used instead"
     overruled = safety.note("safety.dom-overruled", reason, result.text[:200])
     return CleanResult(reference.text, [overruled, *reference.removed], reference.tags)

@@ -128,8 +128,10 @@ def decode_html(content: bytes, content_type_header: str | None = None) -> str:
         meta = "utf-8"  # a tag we could read as ASCII is not UTF-16 (WHATWG)
     declared = [codec for codec in (header, meta) if codec]
     for codec in declared:
+        if _single_byte(codec) and (text := _utf8_beyond_ascii(content)) is not None:
+            return text
         try:
-            return content.decode("utf-8" if _single_byte(codec) and _is_utf8_beyond_ascii(content) else codec)
+            return content.decode(codec)
         except UnicodeDecodeError:
             continue
     if declared:  # like browsers, trust a declaration over a guess: stray bytes become U+FFFD
@@ -160,14 +162,14 @@ def _single_byte(codec: str) -> bool:
 _HIGH_BYTES = bytes(range(0x80, 0x100))
 
 
-def _is_utf8_beyond_ascii(content: bytes) -> bool:
+def _utf8_beyond_ascii(content: bytes) -> str | None:
+    """The text, when `content` is valid UTF-8 with some non-ASCII; else None."""
     if content.isascii():  # reads the same in any ASCII-based charset, and 7-bit ones are ASCII too
-        return False
+        return None
     try:
-        content.decode("utf-8")
+        return content.decode("utf-8")
     except UnicodeDecodeError:
-        return False
-    return True
+        return None
 
 
 def _first_group(pattern: re.Pattern[str], text: str) -> str | None:
