@@ -25,7 +25,7 @@ from scraper.store import Store
 
 from .loopback_site import BILLION_LAUGHS, write_config
 from .test_cli import run as cli
-from .test_run import SETTINGS, make_httpserver  # noqa: F401 (the threaded server fixture)
+from .test_run import SETTINGS, db, make_httpserver  # noqa: F401 (fixtures: the store, the threaded server)
 
 SCRAPER = str(Path(sys.executable).with_name("scraper"))
 ARTICLES = 6
@@ -74,11 +74,6 @@ def site(httpserver: HTTPServer):
     blocking = BlockingSite(httpserver)
     yield blocking
     blocking.release.set()
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'articles.db'}"
 
 
 @pytest.fixture
