@@ -24,6 +24,13 @@ _ADDRESS = re.compile(r"(https?://|www\.)", re.I)
 _SUBHEADINGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
 _BLOCKS = "p, div, h1, h2, h3, h4, h5, h6"  # what a table of data never holds in its cells
 _ARTICLE_MARKERS = 'article, main, h1, [itemprop="articleBody"]'  # a block holding these is the article's
+_PARAGRAPHS = frozenset({"p", "div", "pre", "td", "blockquote", "section", "article", "main", "body"})
+# Text inside these belongs to the block around them: the block with the most of it holds the
+# page's main text (Readability's idea), whatever its class says.
+_TEXT_LEVEL = frozenset({
+    "p", "a", "b", "i", "u", "s", "em", "strong", "span", "font", "small", "big", "sub", "sup", "abbr",
+    "cite", "code", "q", "mark", "time", "br", "wbr", "strike", "del", "ins", "label", "center",
+})
 # No real class, id or style is this long; trafilatura's regexes take seconds over a megabyte-long one.
 MAX_ATTRIBUTE_CHARS = 2000
 # HTML parsers (lexbor's and lxml's) take time quadratic in an element's attribute count: a start
@@ -51,6 +58,7 @@ def prune(tree: LexborHTMLParser, rules: DomRules, standfirst: str | None = None
     if body is None:
         return tree
     page_text = len(body.text(deep=True, separator=" ", strip=True)) or 1
+    main_text = _main_text_path(body)
     standfirst = " ".join((standfirst or "").split())
     doomed: list[LexborNode] = []
     layout_tables: list[LexborNode] = []
@@ -62,7 +70,7 @@ def prune(tree: LexborHTMLParser, rules: DomRules, standfirst: str | None = None
         tag = node.tag  # each read of a node's tag or attributes builds a new Python object: once only
         if tag and not tag.startswith("-"):  # text, comments, <?processing instructions?>: nothing to judge
             attrs = _attributes(node)
-            if tag not in _NEVER_DROP and _is_junk(node, tag, attrs, rules, page_text, standfirst):
+            if tag not in _NEVER_DROP and _is_junk(node, tag, attrs, rules, page_text, standfirst, main_text):
                 doomed.append(node)  # its subtree goes with it: do not descend
                 continue
             if tag == "table" and node.css_first(_BLOCKS) is not None:
@@ -78,6 +86,37 @@ def prune(tree: LexborHTMLParser, rules: DomRules, standfirst: str | None = None
             cell.unwrap()
         node.unwrap()
     return tree
+
+
+def _main_text_path(body: LexborNode) -> set[int]:
+    """The element holding the page's main text and its ancestors, by `mem_id`: no class token
+    removes them ("widget Blog" holds a Blogger post).
+
+    Readability's idea: each block of text counts for the element around it, and half for the one
+    around that; the element with the most is the one that holds the paragraphs."""
+    score: dict[int, float] = {}
+    nodes: dict[int, LexborNode] = {}
+    for node in body.traverse(include_text=True):
+        if node.tag != "-text" or not (chars := len((node.text_content or "").strip())):
+            continue
+        block, in_link = node.parent, False
+        while block is not None and block.tag in _TEXT_LEVEL:
+            in_link = in_link or block.tag == "a"
+            block = block.parent
+        if in_link or block is None or block.tag not in _PARAGRAPHS:  # links, list items, captions, headings: not prose
+            continue
+        for weight in (1.0, 0.5):
+            block = block.parent if block is not None else None
+            if block is None:
+                break
+            score[block.mem_id] = score.get(block.mem_id, 0.0) + weight * chars
+            nodes[block.mem_id] = block
+    path: set[int] = set()
+    node = nodes[max(score, key=score.__getitem__)] if score else None
+    while node is not None:
+        path.add(node.mem_id)
+        node = node.parent
+    return path
 
 
 def strip_markup(tree: LexborHTMLParser, rules: DomRules) -> LexborHTMLParser:
@@ -107,7 +146,8 @@ def _attributes(node: LexborNode) -> dict[str, str | None]:
 
 
 def _is_junk(
-    node: LexborNode, tag: str, attrs: dict[str, str | None], rules: DomRules, page_text: int, standfirst: str
+    node: LexborNode, tag: str, attrs: dict[str, str | None], rules: DomRules, page_text: int, standfirst: str,
+    main_text: set[int],
 ) -> bool:
     if tag in _SUBHEADINGS and standfirst and " ".join(node.text().split()) == standfirst:
         return True
@@ -119,7 +159,8 @@ def _is_junk(
     marks = " ".join(filter(None, (attrs.get("class"), attrs.get("id"), attrs.get("aria-label"))))
     if marks and _has_junk_token(marks, rules.junk_tokens):
         return (
-            len(node.text(deep=True, separator=" ", strip=True)) < MAX_SHARE_OF_TEXT * page_text
+            node.mem_id not in main_text
+            and len(node.text(deep=True, separator=" ", strip=True)) < MAX_SHARE_OF_TEXT * page_text
             and node.css_first(_ARTICLE_MARKERS) is None
         )
     if tag in ("ul", "ol"):

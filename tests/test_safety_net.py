@@ -116,3 +116,15 @@ def test_an_unpruned_page_whose_text_is_a_caption_gallery_does_not_overrule_the_
     article = extract(html, URL)
     assert SENTENCES[0] in article.text and "Runner number" not in article.text
     assert overruled(article) == []
+
+
+def test_the_block_holding_the_paragraphs_outweighs_its_junk_token():
+    # A Blogger post: the post sits in <div class="widget Blog">, its paragraphs are <div>s, and
+    # the sidebar's widgets hold more text than the post, so no share of the page protects it.
+    post = "".join(f"<div style='margin-bottom: 1em'><span>{p[3:-4]}</span></div>" for p in PARAGRAPHS)
+    profile = " ".join(SENTENCES[:3]).replace("council", "author")
+    sidebar = "".join(f"<div class='widget Profile'><p>{profile}</p></div>" for _ in range(3)) + f"<div class='widget'>{MENU * 6}</div>"
+    body = f"<div class='widget Blog'><h3>Council backs harbour bridge</h3><div class='post-body'>{post}</div></div>{sidebar}"
+    article = extract(page(body), URL)
+    assert all(sentence in article.text for sentence in SENTENCES) and "author" not in article.text
+    assert overruled(article) == []
