@@ -3,8 +3,8 @@
 One parse and one walk. An element goes when its tag, role, hidden state or class/id/aria tokens
 mark it as junk, when it is a list or a paragraph made mostly of links, when it is a heading that
 repeats the page's description (the standfirst), or when a site selector names it; an element
-holding most of the page's text is never dropped by token (a `class="post share-enabled"` on the
-article itself must not cost us the article). Tables used for layout are unwrapped.
+holding most of the page's text, or the one holding its paragraphs, is never dropped by token (a
+`class="post share-enabled"` on the article itself must not cost us the article). Tables used for layout are unwrapped.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ _ADDRESS = re.compile(r"(https?://|www\.)", re.I)
 _SUBHEADINGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
 _BLOCKS = "p, div, h1, h2, h3, h4, h5, h6"  # what a table of data never holds in its cells
 _ARTICLE_MARKERS = 'article, main, h1, [itemprop="articleBody"]'  # a block holding these is the article's
-_PARAGRAPHS = frozenset({"p", "div", "pre", "td", "blockquote", "section", "article", "main", "body"})
 # Text inside these belongs to the block around them: the block with the most of it holds the
 # page's main text (Readability's idea), whatever its class says.
 _TEXT_LEVEL = frozenset({
     "p", "a", "b", "i", "u", "s", "em", "strong", "span", "font", "small", "big", "sub", "sup", "abbr",
     "cite", "code", "q", "mark", "time", "br", "wbr", "strike", "del", "ins", "label", "center",
 })
+_PARAGRAPHS = frozenset({"p", "div", "pre", "td", "blockquote", "section", "article", "main", "body"})  # prose, not list items or captions
 # No real class, id or style is this long; trafilatura's regexes take seconds over a megabyte-long one.
 MAX_ATTRIBUTE_CHARS = 2000
 # HTML parsers (lexbor's and lxml's) take time quadratic in an element's attribute count: a start
