@@ -17,12 +17,13 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from .config import DomRules
 
 _TOKEN_SPLIT = re.compile(r"[\s_\-]+")
+_WORDS = re.compile(r"\w+")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _NEVER_DROP = frozenset({"html", "head", "body", "main", "article", "title", "meta", "link"})
 MAX_SHARE_OF_TEXT = 0.3  # a token match may not remove more than this share of the page text
 _ADDRESS = re.compile(r"(https?://|www\.)", re.I)
 _SUBHEADINGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
-_BLOCKS = "p, div, h1, h2, h3, h4, h5, h6"  # what a table of data never holds in its cells
+_BLOCKS = "p, div, h1, h2, h3, h4, h5, h6"  # what a table of data seldom holds in its cells, unless it has headers
 _ARTICLE_MARKERS = 'article, main, h1, [itemprop="articleBody"]'  # a block holding these is the article's
 # Text inside these belongs to the block around them: the block with the most of it holds the
 # page's main text (Readability's idea), whatever its class says.
@@ -73,7 +74,7 @@ def prune(tree: LexborHTMLParser, rules: DomRules, standfirst: str | None = None
             if tag not in _NEVER_DROP and _is_junk(node, tag, attrs, rules, page_text, standfirst, main_text):
                 doomed.append(node)  # its subtree goes with it: do not descend
                 continue
-            if tag == "table" and node.css_first(_BLOCKS) is not None:
+            if tag == "table" and node.css_first(_BLOCKS) is not None and node.css_first("th, caption") is None:
                 layout_tables.append(node)
         if node.child is not None:
             stack.append(node.child)
@@ -160,6 +161,7 @@ def _is_junk(
     if marks and _has_junk_token(marks, rules.junk_tokens):
         return (
             node.mem_id not in main_text
+            and not _id_names_its_heading(node, attrs.get("id"), rules.junk_tokens)
             and len(node.text(deep=True, separator=" ", strip=True)) < MAX_SHARE_OF_TEXT * page_text
             and node.css_first(_ARTICLE_MARKERS) is None
         )
@@ -178,6 +180,16 @@ def _is_junk(
 def _has_junk_token(marks: str, junk_tokens: frozenset[str]) -> bool:
     """Whether class, id or aria-label hold a junk token; cached, as a page repeats its class names."""
     return not junk_tokens.isdisjoint(_TOKEN_SPLIT.split(marks.lower()))
+
+
+def _id_names_its_heading(node: LexborNode, id_: str | None, junk_tokens: frozenset[str]) -> bool:
+    """Whether the junk token came from an id made of the section's own heading
+    (`id="sharing-with-a-single-developer"`): that names the content, not a share bar."""
+    if not id_ or _has_junk_token(" ".join(filter(None, (node.attributes.get("class"), node.attributes.get("aria-label")))), junk_tokens):
+        return False
+    heading = node.css_first("h1, h2, h3, h4, h5, h6")
+    words = _WORDS.findall(heading.text().lower()) if heading is not None else []
+    return len(words) >= 2 and _TOKEN_SPLIT.split(id_.lower()) == words
 
 
 def _link_texts(node: LexborNode) -> list[str]:

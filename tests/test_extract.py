@@ -67,6 +67,28 @@ def test_layout_table_keeps_paragraphs_apart():
     assert lines[0].startswith("Paragraph 0") and lines[-1] == second  # not one "| ... |" row
 
 
+def test_a_table_with_headers_is_data_even_when_its_cells_hold_blocks():
+    rows = "".join(f"<tr><td><div>Film {n}</div></td><td>{1990 + n}</td><td><p>A weatherman relives day {n} of the festival.</p></td></tr>" for n in range(6))
+    html = page(f"<article><h1>Films with time loops</h1><p>{STORY}</p><table><tr><th>Film</th><th>Year</th><th>Plot</th></tr>{rows}</table></article>")
+    text = extract(html, "https://example.com/a").text
+    assert "| Film 3 | 1993 | A weatherman relives day 3 of the festival. |" in text
+
+
+def test_a_section_whose_id_is_its_heading_is_not_judged_by_that_id():
+    # id="sharing-with-a-single-developer" holds "sharing", a share bar's token, but it is the
+    # slug of the section's own heading: it names the content.
+    sections = "".join(
+        f"<div class='section' id='sharing-with-{slug}'><h2>Sharing with {title}</h2><p>{STORY}</p></div>"
+        for slug, title in (("a-single-developer", "a single developer"), ("multiple-developers", "multiple developers"),
+                            ("the-whole-team", "the whole team"), ("other-companies", "other companies"))
+    )
+    html = page(f"<div class='body'><h1>Working together</h1><p>{STORY}</p>{sections}</div>")
+    text = extract(html, "https://example.com/a").text
+    assert "Sharing with multiple developers" in text and text.count("Paragraph 2 of the story") == 5
+    shared = page(f"<div class='body'><h1>Working together</h1><p>{STORY}</p><div id='sharing'><p>Share this on every network.</p></div></div>")
+    assert "every network" not in extract(shared, "https://example.com/a").text
+
+
 def test_article_marked_with_a_junk_token_is_kept():
     html = page(f"<div class='post share-enabled has-sidebar'>{ARTICLE}</div>")
     assert "Paragraph 2 of the story" in extract(html, "https://example.com/a").text
