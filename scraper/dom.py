@@ -22,6 +22,7 @@ _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _NEVER_DROP = frozenset({"html", "head", "body", "main", "article", "title", "meta", "link"})
 MAX_SHARE_OF_TEXT = 0.3  # a token match may not remove more than this share of the page text
 _ADDRESS = re.compile(r"(https?://|www\.)", re.I)
+_CODE = frozenset({"pre", "code"})
 _SUBHEADINGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
 _BLOCKS = "p, div, h1, h2, h3, h4, h5, h6"  # what a table of data seldom holds in its cells, unless it has headers
 _ARTICLE_MARKERS = 'article, main, h1, [itemprop="articleBody"]'  # a block holding these is the article's
@@ -73,6 +74,8 @@ def prune(tree: LexborHTMLParser, rules: DomRules, standfirst: str | None = None
             attrs = _attributes(node)
             if tag not in _NEVER_DROP and _is_junk(node, tag, attrs, rules, page_text, standfirst, main_text):
                 doomed.append(node)  # its subtree goes with it: do not descend
+                continue
+            if tag in _CODE:  # a program's comments and strings are its text, not the page's junk
                 continue
             if tag == "table" and node.css_first(_BLOCKS) is not None and node.css_first("th, caption") is None:
                 layout_tables.append(node)

@@ -89,6 +89,12 @@ def test_a_section_whose_id_is_its_heading_is_not_judged_by_that_id():
     assert "every network" not in extract(shared, "https://example.com/a").text
 
 
+def test_code_is_never_judged_by_its_highlighting_classes():
+    code = "<pre><code><span class='hljs-comment'># stage the change, then commit it</span>\ngit add file.txt\n<span class='hljs-comment'># share the branch</span>\ngit push</code></pre>"
+    text = extract(page(f"<article><h1>A brief intro to git</h1><p>{STORY}</p>{code}<p>{STORY}</p></article>"), "https://example.com/a").text
+    assert "# stage the change, then commit it" in text and "# share the branch" in text
+
+
 def test_article_marked_with_a_junk_token_is_kept():
     html = page(f"<div class='post share-enabled has-sidebar'>{ARTICLE}</div>")
     assert "Paragraph 2 of the story" in extract(html, "https://example.com/a").text
