@@ -263,7 +263,7 @@ class _Pass:
             if len(rest) < 3:
                 return
             vocab = self.vocabulary(set(kept[: n + 1]))
-            if all(self.relevance(j, vocab) < RELATED for j in teaser):
+            if all(self.relevance(j, vocab) < UNRELATED for j in teaser):
                 for j in kept[: n + 1]:
                     self.remove(j, "teaser for another story before the article", "teaser")
             return

@@ -310,3 +310,16 @@ def test_never_crashes_never_invents_lines_and_is_idempotent(text):
 def test_idempotent_on_mixed_lines(lines):
     once = clean("\n".join(lines)).text
     assert clean(once).text == once
+
+
+def test_an_opening_that_trails_off_in_an_ellipsis_is_not_a_teaser():
+    # A post's own opening lines may end in "..." and share only some words with the rest; only a
+    # blurb that shares almost nothing with the article is another story's teaser.
+    text = "\n".join([
+        "Picnic at the river park",
+        "Well, one of us has gotten a year older this week, and we thought a picnic by the river would be fun...",
+        "So we packed a basket with sandwiches, lemonade and a cake for the birthday, and drove to the park.",
+        "The river was high after the rain, and the ducks came right up to the blanket looking for crumbs.",
+        "We stayed until the sun went down, then drove home tired and happy with the empty basket.",
+    ])
+    assert clean(text).text == text
