@@ -160,19 +160,27 @@ def reason(article: Article | None, truth: str, peer: str, error: str | None) ->
     return "differs inside lines"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments_and_sets(doc: str, load: Callable, gold: str) -> tuple[argparse.Namespace, dict[str, list[Page]]] | None:
+    """The command line of a benchmark and the sets it names; None (after saying why) when there are none."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--bench", type=Path, default=DEFAULT_BENCH)
     parser.add_argument("--set", action="append", dest="sets", metavar="NAME", help="only this set (repeatable)")
-    parser.add_argument("--worst", type=int, default=10)
+    parser.add_argument("--worst", type=int, default=10, help="show this many of the pages where we lose most to a peer")
     args = parser.parse_args()
     if not args.bench.is_dir():
         print(f"benchmark data not found at {args.bench}", file=sys.stderr)
-        return 2
-    sets = load_sets(args.bench, args.sets)
+        return None
+    sets = load(args.bench, args.sets)
     if not sets:
-        print(f"no set with article-body gold under {args.bench}{' named ' + ', '.join(args.sets) if args.sets else ''}", file=sys.stderr)
+        print(f"no set with {gold} gold under {args.bench}{' named ' + ', '.join(args.sets) if args.sets else ''}", file=sys.stderr)
+        return None
+    return args, sets
+
+
+def main() -> int:
+    if (given := arguments_and_sets(__doc__, load_sets, "article-body")) is None:
         return 2
+    args, sets = given
     pages = [page for set_pages in sets.values() for page in set_pages]
     systems = {
         OURS: ours,

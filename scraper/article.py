@@ -32,12 +32,14 @@ class Article:
     modified: str | None = None
     language: str | None = None
     site_name: str | None = None
+    publisher: str | None = None  # the organisation behind the article, never in `authors`
     description: str | None = None
     tags: list[str] = field(default_factory=list)
     image: str | None = None
     fetched_at: str | None = None  # ISO 8601, UTC
     status: int | None = None  # HTTP status of the final response
     removed: list[Removal] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # metadata field -> where its value came from
 
     @property
     def word_count(self) -> int:
@@ -51,11 +53,12 @@ class Article:
 
     def to_dict(self, *, explain: bool = False) -> dict[str, Any]:
         data = asdict(self)
-        removed = data.pop("removed")
+        removed, sources = data.pop("removed"), data.pop("sources")
         data["word_count"] = self.word_count
         data["content_hash"] = self.content_hash
         if explain:
             data["removed"] = removed
+            data["sources"] = sources
         return data
 
     @classmethod

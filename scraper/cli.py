@@ -118,6 +118,8 @@ def _explain(article: Article) -> None:
         print(f"[{removal.rule}] {removal.reason}:\n    {removal.text}", file=err)
     if article.tags:
         print(f"tags: {', '.join(article.tags)}", file=err)
+    for name, source in article.sources.items():
+        print(f"{name}: {getattr(article, name)!r} from {source}", file=err)
 
 
 @app.command()

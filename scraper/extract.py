@@ -45,6 +45,7 @@ def extract(
     if not result.text or len(result.text) < SUSPICIOUS_SHARE * paragraph_chars:
         result = _overrule_dom_stage_if_it_lost_the_article(result, html, url, cleaner, meta.headlines)
     result = notarticle.judge(result, html, url)  # raises NotArticleError: a wall, a shell, no text
+    metadata.check_language(meta, result.text)
     return Article(
         url=url or "",
         text=result.text,
@@ -55,10 +56,12 @@ def extract(
         modified=meta.modified,
         language=meta.language,
         site_name=meta.site_name,
+        publisher=meta.publisher,
         description=meta.description,
         tags=list(dict.fromkeys(meta.tags + result.tags)),
         image=meta.image,
         removed=result.removed,
+        sources=meta.sources,
     )
 
 

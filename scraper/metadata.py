@@ -1,20 +1,66 @@
-"""Page metadata from the tree we already parsed: Open Graph and article meta tags, JSON-LD, <title>.
+"""Page metadata from the tree we already parsed: title, authors, dates, language, site.
 
-Reading these with selectolax costs a fraction of a millisecond; trafilatura's own metadata pass
-costs more than its text extraction, so we do not ask it for metadata.
+Each field is read from its sources in order of trust and the first fit value wins: JSON-LD, then
+meta tags, then the markup (`<time>`, `rel=author`, bylines), then the URL, then htmldate (its fast
+markup pass, and its search of the text only when nothing else gave a date). `sources` says where
+each value came from (shown by `--explain`). Reading the tags with selectolax costs a fraction of
+a millisecond; trafilatura's own metadata pass costs more than its text extraction, so we do not
+ask it for metadata. The language declared is checked against py3langid on the article's text
+(`check_language`, once the text is known).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any, Iterator
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-_ARTICLE_TYPES = {"article", "newsarticle", "reportagenewsarticle", "blogposting", "analysisnewsarticle", "opinionnewsarticle", "webpage", "report"}
+_ARTICLE_TYPES = {"article", "newsarticle", "reportagenewsarticle", "blogposting", "analysisnewsarticle", "opinionnewsarticle",
+                  "webpage", "report", "scholarlyarticle", "techarticle", "liveblogposting", "socialmediaposting", "backgroundnewsarticle",
+                  "reviewnewsarticle", "review", "recipe", "videoobject", "podcastepisode", "creativework", "itempage"}
+_PERSON_TYPES = {"person"}
+
+# Meta tags in order of trust (keys lower-cased; property, name and itemprop alike).
+_PUBLISHED_TAGS = ("article:published_time", "og:article:published_time", "og:published_time", "datepublished", "published_time",
+                   "article.published", "article:published", "publish-date", "publishdate", "publish_date", "pubdate", "publication_date",
+                   "parsely-pub-date", "sailthru.date", "dc.date.issued", "dcterms.issued", "dcterms.created", "dc.date.created",
+                   "citation_publication_date", "citation_date", "originalpublicationdate", "article_date_original", "date", "dc.date",
+                   "dcterms.date", "og:pubdate", "rnews:datepublished", "displaydate", "datecreated")
+_MODIFIED_TAGS = ("article:modified_time", "og:article:modified_time", "datemodified", "modified_time", "og:updated_time",
+                  "article:modified", "dcterms.modified", "dc.date.modified", "last-modified", "lastmod", "revised")
+_AUTHOR_TAGS = ("author", "article:author", "og:article:author", "byl", "parsely-author", "sailthru.author", "dc.creator",
+                "dcterms.creator", "citation_author", "twitter:data1")
+_LANGUAGE_TAGS = ("content-language", "og:locale", "dc.language", "language", "inlanguage")
+_BYLINES = ('[itemprop="author"]', '[rel="author"]', '.byline', '[class*="byline"]', '[class*="Byline"]', '[class*="author-name"]',
+            '[class*="authorname"]', '[class*="AuthorName"]', '.author', '[class*="author"]', '[id*="author"]', '[class*="writer"]')
+MAX_BYLINE_CHARS = 120  # an element holding more is a biography or a list of stories, not a byline
+
+# The web is younger than this: an earlier date is a placeholder (0001-01-01, the epoch) or an error.
+OLDEST = datetime(1995, 1, 1, tzinfo=timezone.utc)
+CLOCK_SKEW = timedelta(days=1)
+_URL_DATE = re.compile(r"/((?:19|20)\d\d)[/_-]?(0[1-9]|1[0-2])[/_-]?(0[1-9]|[12]\d|3[01])(?=[/_.-]|$)")
+_DAY = re.compile(r"((?:19|20)\d\d)[-/.](\d\d?)[-/.](\d\d?)")
+
+# What a byline holds besides names: words that mark a part as no person, lower-cased.
+_NOT_A_NAME = re.compile(
+    r"\b(staff|reporter|reporters|correspondent|editor|editors|editorial|columnist|contributor|contributing|writer|writers|"
+    r"desk|team|newsroom|redaktion|rédaction|redacción|redazione|agency|agencies|press|news|media|service|wire|bureau|inc|ltd|"
+    r"llc|gmbh|magazine|online|admin|administrator|guest|email|e-mail|follow|twitter|facebook|read|more|view|posts|articles|"
+    r"profile|updated|published|photo|photos|photographer|video|associated|reuters|afp|dpa|ap|getty|images|senior|chief|"
+    r"producer|analyst|author|anonymous|unknown|by)\b", re.IGNORECASE)
+_BY = re.compile(r"^\s*(?:(?:written|posted|story|words|reported|text|published)\s+)?(?:by|von|par|por|door|di|da|av|af|przez|от|автор)\s*[:\s]\s*",
+                 re.IGNORECASE)
+_NAME_SPLIT = re.compile(r"\s*(?:[,;|/·•\n]|\s&\s|\band\b|\bund\b|\bet\b|\by\b|\be\b|\bog\b|\boch\b|\ben\b|\bi\b|\bи\b)\s*", re.IGNORECASE)
+_HANDLE_OR_LINK = re.compile(r"@\w|https?://|www\.|\.com\b|\S+@\S+\.\w+")
+_TITLE_SEPARATORS = re.compile(r"\s+(?:[|\-–—·•»«/]|::)\s+")
+_WORD = re.compile(r"\w+")
 
 
 @dataclass(slots=True)
@@ -22,97 +68,102 @@ class Metadata:
     title: str | None = None
     headlines: list[str] = field(default_factory=list)  # every form of the title the page shows
     authors: list[str] = field(default_factory=list)
-    published: str | None = None
+    published: str | None = None  # ISO 8601: a day, or a time with its zone when the page gives one
     modified: str | None = None
-    language: str | None = None
+    language: str | None = None  # ISO 639-1
     site_name: str | None = None
+    publisher: str | None = None
     description: str | None = None
     tags: list[str] = field(default_factory=list)
     image: str | None = None
     canonical_url: str | None = None
+    sources: dict[str, str] = field(default_factory=dict)  # field -> where its value came from
 
 
 def read(tree: LexborHTMLParser, url: str | None = None) -> Metadata:
     meta = _meta_tags(tree)
-    ld = _json_ld(tree)
-    first = lambda *values: next((v.strip() for v in values if isinstance(v, str) and v.strip()), None)  # noqa: E731
-    title_node = tree.css_first("title")
-    h1 = tree.css_first("h1")
+    ld, people = _json_ld(tree)
+    found = Metadata(sources={})
+    _read_site(found, meta, ld)
+    _read_title(found, tree, meta, ld, url)
+    _read_authors(found, tree, meta, ld, people)
+    _read_dates(found, tree, meta, ld, url)
+    _read_declared_language(found, tree, meta, ld)
     canonical = tree.css_first('link[rel="canonical"]')
-    html = tree.css_first("html")
     image = ld.get("image")
     if isinstance(image, list):
         image = image[0] if image else None
     if isinstance(image, dict):
         image = image.get("url")
-    publisher = ld.get("publisher")
-    headlines = [meta.get("og:title"), meta.get("twitter:title"), ld.get("headline"),
-                 h1.text(strip=True) if h1 else None, title_node.text(strip=True) if title_node else None]
-    return Metadata(
-        title=first(*headlines),
-        headlines=list(dict.fromkeys(h.strip() for h in headlines if isinstance(h, str) and h.strip())),
-        authors=_authors(ld.get("author")) or _split(first(meta.get("author"), meta.get("article:author"), meta.get("byl"), meta.get("parsely-author"))),
-        published=_iso(first(meta.get("article:published_time"), ld.get("datePublished"), meta.get("date"), meta.get("pubdate"),
-                             meta.get("publishdate"), meta.get("dc.date.issued"), meta.get("parsely-pub-date"), _time_datetime(tree))),
-        modified=_iso(first(meta.get("article:modified_time"), ld.get("dateModified"), meta.get("og:updated_time"), meta.get("last-modified"))),
-        language=_language(first(html.attributes.get("lang") if html else None, meta.get("og:locale"), meta.get("content-language"))),
-        site_name=first(meta.get("og:site_name"), publisher.get("name") if isinstance(publisher, dict) else None, meta.get("application-name")),
-        description=first(meta.get("og:description"), meta.get("description"), ld.get("description")),
-        tags=_tags(meta, ld),
-        image=urljoin(url or "", image) if (image := first(meta.get("og:image"), image)) else None,
-        canonical_url=urljoin(url or "", href) if (href := first(canonical.attributes.get("href") if canonical else None, meta.get("og:url"))) else None,
-    )
+    found.description = _first(meta.get("og:description"), meta.get("description"), ld.get("description"))
+    found.tags = _tags(meta, ld)
+    found.image = urljoin(url or "", image) if (image := _first(meta.get("og:image"), image)) else None
+    href = _first(canonical.attributes.get("href") if canonical else None, meta.get("og:url"))
+    found.canonical_url = urljoin(url or "", href) if href else None
+    return found
+
+
+# --- the sources ---------------------------------------------------------------------------------
+
+def _first(*values: Any) -> str | None:
+    return next((v.strip() for v in values if isinstance(v, str) and v.strip()), None)
 
 
 def _meta_tags(tree: LexborHTMLParser) -> dict[str, str]:
+    """The first value of each meta tag; tags and authors that come one per element are joined."""
     found: dict[str, str] = {}
     for node in tree.css("meta"):
         attrs = node.attributes
         key = attrs.get("property") or attrs.get("name") or attrs.get("itemprop") or attrs.get("http-equiv")
-        if key and attrs.get("content"):
+        value = attrs.get("content")
+        if key and value and value.strip():
             key = key.strip().lower()
-            if key == "article:tag":  # one tag per element: keep them all
-                found[key] = f"{found[key]}, {attrs['content']}" if key in found else attrs["content"]
+            if key in ("article:tag", "article:author", "author", "citation_author") and key in found:
+                found[key] = f"{found[key]}, {value}" if value not in found[key] else found[key]
             else:
-                found.setdefault(key, attrs["content"])
+                found.setdefault(key, value)
     return found
 
 
-def _json_ld(tree: LexborHTMLParser) -> dict[str, Any]:
-    """The first article-like JSON-LD object on the page (or an empty dict)."""
+def _json_ld(tree: LexborHTMLParser) -> tuple[dict[str, Any], dict[str, dict]]:
+    """The first article-like JSON-LD object (or an empty dict), and every object by its @id."""
+    article: dict[str, Any] = {}
+    by_id: dict[str, dict] = {}
     for node in tree.css('script[type="application/ld+json"]'):
         try:
-            data = json.loads(node.text() or "")
+            data = json.loads(node.text() or "", strict=False)
         except (ValueError, RecursionError):
             continue
         for item in _ld_items(data):
-            kind = item.get("@type")
-            kinds = {k.lower() for k in (kind if isinstance(kind, list) else [kind]) if isinstance(k, str)}
-            if kinds & _ARTICLE_TYPES:
-                return item
-    return {}
+            if isinstance(item.get("@id"), str):
+                by_id.setdefault(item["@id"], item)
+            if not article and _kinds(item) & _ARTICLE_TYPES and (item.get("headline") or item.get("datePublished") or item.get("author")):
+                article = item
+    return article, by_id
 
 
-def _ld_items(data: Any) -> Iterator[dict]:
+def _ld_items(data: Any, depth: int = 0) -> Iterator[dict]:
+    if depth > 4:
+        return
     if isinstance(data, list):
         for item in data:
-            yield from _ld_items(item)
+            yield from _ld_items(item, depth + 1)
     elif isinstance(data, dict):
         yield data
-        if isinstance(data.get("@graph"), list):
-            yield from _ld_items(data["@graph"])
+        for key in ("@graph", "mainEntity", "mainEntityOfPage"):
+            if isinstance(data.get(key), (list, dict)):
+                yield from _ld_items(data[key], depth + 1)
 
 
-def _authors(value: Any) -> list[str]:
-    items = value if isinstance(value, list) else [value]
-    names = [item.get("name") if isinstance(item, dict) else item for item in items]
-    return [n.strip() for n in names if isinstance(n, str) and n.strip()]
+def _kinds(item: dict) -> set[str]:
+    kind = item.get("@type")
+    return {k.lower() for k in (kind if isinstance(kind, list) else [kind]) if isinstance(k, str)}
 
 
-def _split(value: str | None) -> list[str]:
-    if not value or value.startswith("http"):
-        return []
-    return [part.strip() for part in value.replace(" and ", ",").split(",") if part.strip()]
+def _ld_name(item: Any) -> str | None:
+    if isinstance(item, dict):
+        return _first(item.get("name"), " ".join(n for n in (item.get("givenName"), item.get("familyName")) if isinstance(n, str)))
+    return item if isinstance(item, str) else None
 
 
 def _tags(meta: dict[str, str], ld: dict[str, Any]) -> list[str]:
@@ -120,26 +171,308 @@ def _tags(meta: dict[str, str], ld: dict[str, Any]) -> list[str]:
     if isinstance(keywords, list):
         keywords = ",".join(k for k in keywords if isinstance(k, str))
     raw = meta.get("article:tag") or meta.get("news_keywords") or meta.get("keywords") or keywords or ""
-    return list(dict.fromkeys(t.strip() for t in raw.split(",") if t.strip()))
+    return list(dict.fromkeys(t.strip() for t in raw.split(",") if t.strip())) if isinstance(raw, str) else []
 
 
-def _time_datetime(tree: LexborHTMLParser) -> str | None:
-    node = tree.css_first("time[datetime]")
-    return node.attributes.get("datetime") if node else None
+# --- site, title ---------------------------------------------------------------------------------
+
+def _read_site(found: Metadata, meta: dict[str, str], ld: dict[str, Any]) -> None:
+    publisher = ld.get("publisher")
+    publisher = publisher[0] if isinstance(publisher, list) and publisher else publisher
+    authors = ld.get("author") if isinstance(ld.get("author"), list) else [ld.get("author")]
+    organisation = next((a for a in authors if isinstance(a, dict) and "organization" in _kinds(a)), None)
+    for name, value, source in (("site_name", meta.get("og:site_name"), "meta:og:site_name"),
+                                ("site_name", _ld_name(publisher), "json-ld:publisher"),
+                                ("site_name", meta.get("application-name"), "meta:application-name"),
+                                ("publisher", _ld_name(publisher), "json-ld:publisher"),
+                                ("publisher", _ld_name(organisation), "json-ld:author"),
+                                ("publisher", meta.get("og:site_name"), "meta:og:site_name")):
+        if getattr(found, name) is None and (value := _first(value)):
+            setattr(found, name, value)
+            found.sources[name] = source
 
 
-def _iso(value: str | None) -> str | None:
-    """ISO 8601 as given when it parses; None for anything we cannot read as a date."""
+def _read_title(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str], ld: dict[str, Any], url: str | None) -> None:
+    h1s = tree.css("h1")
+    h1 = " ".join(h1s[0].text(strip=True).split()) if len(h1s) == 1 else None  # several: a list of headlines, or logos
+    title_node = tree.css_first("title")
+    title = title_node.text(strip=True) if title_node else None
+    # The one h1 is the article's headline as shown, better than a <title> written for search engines,
+    # unless it is the site's logo or a word such as "Menu": then it is short and not in the <title>.
+    shown = h1 if h1 and (len(h1) >= 20 or _squash(h1) in _squash(title or "")) else None
+    candidates = [("json-ld:headline", ld.get("headline")), ("meta:og:title", meta.get("og:title")),
+                  ("meta:twitter:title", meta.get("twitter:title")), ("h1", shown), ("title", title)]
+    candidates = [(source, " ".join(value.split())) for source, value in candidates if _first(value)]
+    found.headlines = list(dict.fromkeys(value for _, value in candidates))
+    sites = [s for s in (found.site_name, found.publisher, urlsplit(url or "").hostname) if s]
+    sites += _site_parts(title or "", [v for s, v in candidates if s != "title"])
+    for source, value in candidates:
+        if source == "h1" and strip_site_name(f"- | {value}", sites) == "-":
+            continue  # the h1 is the site's name (a logo)
+        if title := strip_site_name(value, sites):
+            found.title, found.sources["title"] = title, source
+            return
+
+
+def _site_parts(title: str, headlines: list[str]) -> list[str]:
+    """The ends of the <title> that no headline holds: the site's name."""
+    pieces = _TITLE_SEPARATORS.split(title)
+    if len(pieces) < 2 or not headlines:
+        return []
+    return [p for p in (pieces[0], pieces[-1]) if len(p.split()) <= 5 and all(_squash(p) not in _squash(h) for h in headlines)]
+
+
+def _squash(text: str) -> str:
+    return "".join(_WORD.findall(text.casefold()))
+
+
+def strip_site_name(title: str, sites: list[str]) -> str:
+    """`title` without a site name at its start or end (" | Site", " - Site", "Site: ")."""
+    names = {_squash(s) for s in sites if _squash(s)}
+    names |= {h.removeprefix("www.").split(".")[0] for h in sites if "." in h and " " not in h}
+
+    def is_site(piece: str) -> bool:
+        squashed = _squash(piece)
+        return bool(squashed) and len(piece.split()) <= 6 and any(
+            squashed == n or (len(n) >= 4 and (n in squashed or (len(squashed) >= 4 and squashed in n))) for n in names if n)
+
+    parts = _TITLE_SEPARATORS.split(title)
+    separators = _TITLE_SEPARATORS.findall(title)
+    while len(parts) > 1 and is_site(parts[-1]):
+        parts.pop()
+        separators.pop()
+    while len(parts) > 1 and is_site(parts[0]):
+        parts.pop(0)
+        separators.pop(0)
+    prefix = re.match(r"([^:]{2,40}):\s+(?=\S)", parts[0])
+    if prefix and len(parts) >= 1 and is_site(prefix.group(1)):
+        parts[0] = parts[0][prefix.end():]
+    return "".join(part + sep for part, sep in zip(parts, [*separators, ""])).strip()
+
+
+# --- authors -------------------------------------------------------------------------------------
+
+def _read_authors(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str], ld: dict[str, Any], people: dict[str, dict]) -> None:
+    organisations = {_squash(n) for n in (found.site_name, found.publisher) if n}
+    ld_authors = ld.get("author") or ld.get("creator")
+    ld_authors = ld_authors if isinstance(ld_authors, list) else [ld_authors]
+    ld_names = []
+    for item in ld_authors:
+        if isinstance(item, dict) and set(item) <= {"@id", "@type"} and isinstance(item.get("@id"), str):
+            item = people.get(item["@id"], item)
+        if isinstance(item, dict) and _kinds(item) and not _kinds(item) & _PERSON_TYPES:
+            continue  # an organisation: the publisher, read above
+        if name := _ld_name(item):
+            ld_names.append(name)
+    sources: list[tuple[str, list[str]]] = [("json-ld", ld_names)]
+    sources += [(f"meta:{key}", [meta[key]]) for key in _AUTHOR_TAGS if key in meta]
+    for selector in _BYLINES:
+        nodes = tree.css(selector)[:4]
+        texts = []
+        for node in nodes:
+            if node.tag in ("meta", "link", "body", "html", "article"):
+                continue
+            named = next((n for n in node.css('[itemprop="name"]') if _inside(n, node)), node)
+            texts.append(named.attributes.get("content") or named.attributes.get("value") or named.text(separator=" ", strip=True)
+                         or node.text(separator=" ", strip=True))
+        sources.append((f"byline:{selector}", [t for t in texts if len(t) <= MAX_BYLINE_CHARS]))
+    for source, raw in sources:
+        names = person_names(raw, organisations, lower_case=not source.startswith("byline"))
+        if names:
+            found.authors, found.sources["authors"] = names, source
+            return
+
+
+def _inside(node, ancestor) -> bool:
+    """Whether `node` is under `ancestor` (lexbor's css() on a node may also match beyond it)."""
+    for _ in range(8):
+        node = node.parent
+        if node is None:
+            return False
+        if node == ancestor:
+            return True
+    return False
+
+
+def person_names(raw: list[str], organisations: set[str] = frozenset(), *, lower_case: bool = False) -> list[str]:
+    """The people named in bylines: "By A and B" -> [A, B]; organisations, roles, handles, links dropped.
+    A name in lower case ("doumae") is taken only with `lower_case`, from a field that holds names."""
+    names: dict[str, str] = {}
+    for text in raw:
+        if not isinstance(text, str) or len(text) > 300:
+            continue
+        text = _BY.sub("", " ".join(text.split()))
+        for part in _NAME_SPLIT.split(text):
+            part = _BY.sub("", part).strip(" .:-–—()[]\"'")
+            if _is_person(part) and (lower_case or not part[0].islower()) and _squash(part) not in organisations:
+                names.setdefault(part.casefold(), part)
+    return list(names.values())
+
+
+def _is_person(part: str) -> bool:
+    words = part.split()
+    return (0 < len(words) <= 5 and len(part) <= 60 and not _HANDLE_OR_LINK.search(part) and not any(c.isdigit() for c in part)
+            and not _NOT_A_NAME.search(part) and all(_WORD.search(w) for w in words))
+
+
+# --- dates ---------------------------------------------------------------------------------------
+
+def _read_dates(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str], ld: dict[str, Any], url: str | None) -> None:
+    now = datetime.now(timezone.utc)
+    published = [("json-ld", ld.get("datePublished")), ("json-ld", ld.get("dateCreated"))]
+    published += [(f"meta:{key}", meta.get(key)) for key in _PUBLISHED_TAGS]
+    published += [("time", _time_attribute(tree, '[itemprop="datePublished"]')), ("time", _time_attribute(tree, "time[pubdate]")),
+                  ("time", _time_attribute(tree, "article time[datetime]")), ("time", _time_attribute(tree, "time[datetime]"))]
+    published.append(("url", _url_date(url)))
+    modified = [("json-ld", ld.get("dateModified"))] + [(f"meta:{key}", meta.get(key)) for key in _MODIFIED_TAGS]
+    modified.append(("time", _time_attribute(tree, '[itemprop="dateModified"]')))
+    found.published, source = _first_date(published, now)
+    if found.published is None:
+        found.published, source = _htmldate(tree, url, now)
+    found.modified, modified_source = _first_date(modified, now)
+    if found.published and found.modified and _as_utc(found.modified) < _as_utc(found.published):
+        found.modified = None  # an update before the publication: one of the two is wrong, and published is the better read
+    for name, where, value in (("published", source, found.published), ("modified", modified_source, found.modified)):
+        if value:
+            found.sources[name] = where if "T" not in value or value[-6] in "+-" else f"{where} (no time zone given)"
+
+
+def _time_attribute(tree: LexborHTMLParser, selector: str) -> str | None:
+    node = tree.css_first(selector)
+    if node is None:
+        return None
+    return node.attributes.get("datetime") or node.attributes.get("content") or (node.text(strip=True) if node.tag == "time" else None)
+
+
+def _url_date(url: str | None) -> str | None:
+    match = _URL_DATE.search(urlsplit(url or "").path)
+    return "-".join(match.groups()) if match else None
+
+
+def _first_date(candidates: list[tuple[str, Any]], now: datetime) -> tuple[str | None, str]:
+    for source, value in candidates:
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if isinstance(value, str) and (iso := iso_date(value, now)):
+            return iso, source
+    return None, ""
+
+
+def iso_date(value: str, now: datetime | None = None) -> str | None:
+    """`value` as ISO 8601 (a day, or a time to the second with its zone if it has one), or None
+    when it is no date, a placeholder, older than the web or later than now plus a day's skew."""
+    when = _parse_date(value.strip())
+    if when is None:
+        return None
+    now = now or datetime.now(timezone.utc)
+    if not OLDEST <= _as_utc(when) <= now + CLOCK_SKEW:
+        return None
+    if isinstance(when, datetime):
+        return when.replace(microsecond=0).isoformat()
+    return when.isoformat()
+
+
+def _parse_date(text: str) -> datetime | Any | None:
+    """A datetime, a date for a day alone, or None."""
+    if not text or len(text) > 80:
+        return None
+    if text.isdigit() and len(text) in (10, 13):  # seconds or milliseconds since the epoch
+        return datetime.fromtimestamp(int(text[:10]), timezone.utc)
+    if re.fullmatch(r"\d{4}-\d\d-\d\d", text):
+        try:
+            return datetime.fromisoformat(text).date()
+        except ValueError:
+            return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1) if len(text) > 10 else text)
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(text)  # RFC 2822: "Mon, 18 Nov 2019 10:00:00 GMT"
+    except (TypeError, ValueError, IndexError):
+        pass
+    from htmldate.extractors import try_date_expr  # day names and month names of many languages
+
+    day = try_date_expr(text, "%Y-%m-%d", False, OLDEST.replace(tzinfo=None), datetime.now() + CLOCK_SKEW)
+    return datetime.fromisoformat(day).date() if day else None
+
+
+def _as_utc(when: Any) -> datetime:
+    if isinstance(when, str):
+        when = _parse_date(when)
+    if not isinstance(when, datetime):
+        return datetime(when.year, when.month, when.day, tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _htmldate(tree: LexborHTMLParser, url: str | None, now: datetime) -> tuple[str | None, str]:
+    """htmldate's fast markup pass, then its search of the text: only for pages whose markup we read gave no date."""
+    import htmldate
+    import lxml.html
+
+    try:
+        document = lxml.html.fromstring(tree.html or "<html></html>")
+    except (ValueError, lxml.etree.ParserError):
+        return None, ""
+    for extensive, source in ((False, "htmldate"), (True, "htmldate:text")):
+        try:
+            day = htmldate.find_date(document, url=url, extensive_search=extensive, original_date=True,
+                                     min_date=OLDEST.replace(tzinfo=None), max_date=(now + CLOCK_SKEW).replace(tzinfo=None))
+        except Exception:  # htmldate is no reason to lose the article
+            day = None
+        if day and (iso := iso_date(day, now)):
+            return iso, source
+    return None, ""
+
+
+# --- language ------------------------------------------------------------------------------------
+
+_THREE_LETTER = {"eng": "en", "deu": "de", "ger": "de", "fra": "fr", "fre": "fr", "spa": "es", "ita": "it", "por": "pt", "rus": "ru",
+                 "jpn": "ja", "zho": "zh", "chi": "zh", "ara": "ar", "heb": "he", "ces": "cs", "cze": "cs", "nld": "nl", "dut": "nl",
+                 "pol": "pl", "tur": "tr", "kor": "ko", "swe": "sv", "dan": "da", "nor": "no", "fin": "fi", "ell": "el", "gre": "el"}
+# Detection overrules a declared language only on this much text and this sure a call.
+MIN_TEXT_TO_OVERRULE, MIN_CONFIDENCE = 200, 0.99
+
+
+def language_code(value: str | None) -> str | None:
+    """ISO 639-1 from a tag such as en-US, en_GB, eng or English; None when it is none."""
     if not value:
         return None
-    text = value.strip().replace("Z", "+00:00")
-    for candidate in (text, text[:10]):
-        try:
-            return datetime.fromisoformat(candidate).isoformat()
-        except ValueError:
-            continue
-    return None
+    primary = re.split(r"[-_\s,;]", value.strip().lower())[0]
+    if primary in _THREE_LETTER:
+        return _THREE_LETTER[primary]
+    return primary if re.fullmatch(r"[a-z]{2}", primary) else None
 
 
-def _language(value: str | None) -> str | None:
-    return value.replace("_", "-").split("-")[0].lower() if value else None
+def _read_declared_language(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str], ld: dict[str, Any]) -> None:
+    html = tree.css_first("html")
+    for source, value in (("html:lang", html.attributes.get("lang") if html else None), ("json-ld", ld.get("inLanguage")),
+                          *((f"meta:{key}", meta.get(key)) for key in _LANGUAGE_TAGS)):
+        if isinstance(value, str) and (code := language_code(value)):
+            found.language, found.sources["language"] = code, source
+            return
+
+
+@lru_cache(maxsize=1)
+def _identifier():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def check_language(found: Metadata, text: str) -> None:
+    """Check the declared language against the article's text: detection decides when nothing is
+    declared, or when it is sure and the declaration says otherwise (a template's lang="en")."""
+    sample = text[:3000]
+    if len(sample.strip()) < 20:
+        return
+    detected, confidence = _identifier().classify(sample)
+    if detected == "la":  # Latin on the web is lorem ipsum, the filler of a template, not the article's language
+        return
+    declared = found.language
+    if declared == detected:
+        found.sources["language"] = f"{found.sources['language']}, checked by detection"
+    elif declared is None:
+        found.language, found.sources["language"] = detected, "detected"
+    elif len(sample) >= MIN_TEXT_TO_OVERRULE and confidence >= MIN_CONFIDENCE:
+        found.language, found.sources["language"] = detected, f"detected (the page declares {declared})"

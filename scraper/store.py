@@ -38,7 +38,7 @@ TRIM_EVERY = 50
 RUN_LOCK_KEY = 0x5C4A9E12  # PostgreSQL advisory lock id of `scraper run`
 RETRY_WAITS = (3600.0, 6 * 3600.0, 24 * 3600.0)  # seconds before a failed URL's 1st, 2nd, 3rd retry
 _CHUNK = 500
-_FIELDS = ("title", "final_url", "authors", "published", "modified", "language", "site_name",
+_FIELDS = ("title", "final_url", "authors", "published", "modified", "language", "site_name", "publisher",
            "description", "tags", "image", "text", "status")
 
 metadata = MetaData()
@@ -51,7 +51,7 @@ articles = Table(
     Column("site", String(200), index=True),
     Column("title", Text), Column("final_url", String(2048)), Column("authors", JSON),
     Column("published", String(40)), Column("modified", String(40)), Column("language", String(20)),
-    Column("site_name", Text), Column("description", Text), Column("tags", JSON), Column("image", Text),
+    Column("site_name", Text), Column("publisher", Text), Column("description", Text), Column("tags", JSON), Column("image", Text),
     Column("text", Text, nullable=False), Column("word_count", Integer),
     Column("content_hash", String(64), nullable=False, unique=True),
     Column("fetched_at", String(40)), Column("status", Integer),

@@ -1,0 +1,195 @@
+"""Metadata people can trust: dates, authors, titles and language, each with where it came from."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from scraper import dom, extract, metadata
+
+STORY = " ".join(
+    f"Paragraph {n} of the story tells how the city council voted on the new harbour bridge plan after months of debate."
+    for n in range(4)
+)
+GERMAN = " ".join(
+    f"Absatz {n} der Geschichte erzählt, wie der Stadtrat nach monatelanger Debatte über den Plan für die neue Hafenbrücke abgestimmt hat."
+    for n in range(4)
+)
+
+
+def page(head: str = "", body: str = "", lang: str = "en") -> str:
+    lang_attr = f" lang='{lang}'" if lang else ""
+    return f"<html{lang_attr}><head><title>Council backs bridge</title>{head}</head><body><article>{body}<p>{STORY}</p></article></body></html>"
+
+
+def ld(**fields) -> str:
+    return f"<script type='application/ld+json'>{json.dumps({'@type': 'NewsArticle', **fields})}</script>"
+
+
+def meta_tag(name: str, content: str) -> str:
+    return f"<meta property='{name}' content='{content}'>"
+
+
+def read(html: str, url: str | None = "https://example.com/news/bridge") -> metadata.Metadata:
+    return metadata.read(dom.parse(html), url)
+
+
+# --- dates ---------------------------------------------------------------------------------------
+
+FUTURE = (datetime.now(timezone.utc) + timedelta(days=30)).isoformat()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["0001-01-01T00:00:00+00:00", "1970-01-01T00:00:00Z", "1990-06-01", FUTURE, "soon", "0", ""],
+    ids=["placeholder", "epoch", "before-the-web", "future", "no-date", "zero", "empty"],
+)
+def test_unfit_dates_are_rejected_and_the_next_source_is_used(bad):
+    found = read(page(ld(datePublished=bad) + meta_tag("article:published_time", "2021-03-04T10:00:00+01:00")))
+    assert found.published == "2021-03-04T10:00:00+01:00"
+    assert found.sources["published"] == "meta:article:published_time"
+
+
+def test_an_unfit_date_alone_gives_no_date_rather_than_a_wrong_one():
+    found = read(page(ld(datePublished="0001-01-01T00:00:00+00:00"), lang=""), url=None)
+    assert found.published is None or found.published >= "1995"
+
+
+@pytest.mark.parametrize(
+    "given, iso",
+    [
+        ("2019-11-18T10:00:00.123456Z", "2019-11-18T10:00:00+00:00"),
+        ("2019-11-18T10:00:00-0500", "2019-11-18T10:00:00-05:00"),
+        ("2019-11-18 10:00:00", "2019-11-18T10:00:00"),
+        ("2019-11-18", "2019-11-18"),
+        ("Mon, 18 Nov 2019 10:00:00 GMT", "2019-11-18T10:00:00+00:00"),
+        ("1574071200", "2019-11-18T10:00:00+00:00"),
+    ],
+)
+def test_dates_come_out_as_iso_8601_keeping_the_zone_given(given, iso):
+    assert metadata.iso_date(given) == iso
+
+
+def test_a_time_without_zone_says_so_in_its_source():
+    found = read(page(meta_tag("article:published_time", "2019-11-18T10:00:00")))
+    assert found.published == "2019-11-18T10:00:00"
+    assert "no time zone" in found.sources["published"]
+
+
+def test_json_ld_beats_meta_tags_and_the_original_date_is_published():
+    head = ld(datePublished="2020-01-02T08:00:00+00:00", dateModified="2020-02-03T09:00:00+00:00")
+    head += meta_tag("article:published_time", "2020-02-03T09:00:00+00:00")
+    found = read(page(head))
+    assert (found.published, found.modified) == ("2020-01-02T08:00:00+00:00", "2020-02-03T09:00:00+00:00")
+    assert found.sources["published"] == "json-ld"
+
+
+def test_a_modified_date_before_the_published_one_is_dropped():
+    found = read(page(ld(datePublished="2020-05-02T08:00:00+00:00", dateModified="2020-01-01T08:00:00+00:00")))
+    assert found.published == "2020-05-02T08:00:00+00:00" and found.modified is None
+
+
+def test_time_element_then_url_when_the_markup_has_no_date_tags():
+    assert read(page(body="<time datetime='2018-07-09T12:00:00+02:00'>9 July</time>")).published == "2018-07-09T12:00:00+02:00"
+    found = read(page(), url="https://example.com/2017/04/05/bridge-vote")
+    assert (found.published, found.sources["published"]) == ("2017-04-05", "url")
+
+
+def test_htmldate_finds_a_date_written_only_in_the_text():
+    found = read(page(body="<p class='date'>Published on 12 March 2016</p>"), url="https://example.com/news/bridge")
+    assert found.published == "2016-03-12"
+    assert found.sources["published"].startswith("htmldate")
+
+
+# --- authors -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "byline, names",
+    [
+        ("By Jane Doe", ["Jane Doe"]),
+        ("Jane Doe and John Roe", ["Jane Doe", "John Roe"]),
+        ("Jane Doe, John Roe & Ann Poe", ["Jane Doe", "John Roe", "Ann Poe"]),
+        ("Jane Doe, Senior Correspondent", ["Jane Doe"]),
+        ("Jane Doe | Email the author", ["Jane Doe"]),
+        ("Staff", []),
+        ("Jane Doe @janedoe", []),
+        ("@janedoe", []),
+        ("https://example.com/authors/jane-doe", []),
+        ("Jane Doe, jane DOE", ["Jane Doe"]),
+        ("Reuters Staff", []),
+    ],
+    ids=["by", "and", "comma-ampersand", "job-title", "email-the-author", "staff", "name-with-handle", "handle", "url",
+         "duplicate", "agency"],
+)
+def test_bylines_give_people_only(byline, names):
+    assert metadata.person_names([byline]) == names
+
+
+def test_an_organisation_as_json_ld_author_is_the_publisher_not_an_author():
+    author = [{"@type": "Organization", "name": "Daily Example"}, {"@type": "Person", "name": "Jane Doe"}]
+    found = read(page(ld(author=author)))
+    assert found.authors == ["Jane Doe"]
+    assert found.publisher == "Daily Example"
+
+
+def test_the_site_name_is_no_author():
+    found = read(page(meta_tag("og:site_name", "Daily Example") + "<meta name='author' content='Daily Example'>"))
+    assert found.authors == [] and found.site_name == "Daily Example"
+
+
+def test_json_ld_author_by_reference_and_byline_order():
+    graph = {"@graph": [{"@type": "NewsArticle", "headline": "Council backs bridge", "author": [{"@id": "#b"}, {"@id": "#a"}]},
+                        {"@type": "Person", "@id": "#a", "name": "Ann Poe"}, {"@type": "Person", "@id": "#b", "name": "Bob Roe"}]}
+    found = read(page(f"<script type='application/ld+json'>{json.dumps(graph)}</script>"))
+    assert found.authors == ["Bob Roe", "Ann Poe"]
+
+
+def test_byline_element_when_no_tag_names_the_author():
+    found = read(page(body="<p class='byline'>By <a rel='author' href='/staff/jane'>Jane Doe</a></p>"))
+    assert found.authors == ["Jane Doe"]
+
+
+# --- title ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "title",
+    ["Council backs bridge | Daily Example", "Council backs bridge - Daily Example", "Daily Example: Council backs bridge"],
+)
+def test_the_title_loses_the_site_name(title):
+    html = page(meta_tag("og:site_name", "Daily Example")).replace("<title>Council backs bridge</title>", f"<title>{title}</title>")
+    assert read(html).title == "Council backs bridge"
+
+
+def test_a_dash_inside_the_headline_stays():
+    html = page(meta_tag("og:title", "Bridge vote - what it means for you"))
+    assert read(html).title == "Bridge vote - what it means for you"
+
+
+# --- language ------------------------------------------------------------------------------------
+
+def test_language_is_detected_when_none_is_declared():
+    article = extract(page(lang=""), "https://example.com/news/bridge")
+    assert (article.language, article.sources["language"]) == ("en", "detected")
+
+
+def test_a_declared_language_the_text_contradicts_is_overruled():
+    html = page(lang="en").replace(STORY, GERMAN)
+    article = extract(html, "https://example.com/news/bridge")
+    assert article.language == "de"
+    assert article.sources["language"] == "detected (the page declares en)"
+
+
+def test_a_declared_language_is_kept_as_iso_639_1():
+    article = extract(page(lang="en-GB"), "https://example.com/news/bridge")
+    assert article.language == "en" and article.sources["language"].startswith("html:lang")
+
+
+# --- where each value came from ------------------------------------------------------------------
+
+def test_sources_show_only_with_explain():
+    article = extract(page(ld(datePublished="2021-03-04T10:00:00Z", author={"@type": "Person", "name": "Jane Doe"})), "https://example.com/n")
+    assert "sources" not in article.to_dict()
+    sources = article.to_dict(explain=True)["sources"]
+    assert sources["published"] == "json-ld" and sources["authors"] == "json-ld" and sources["title"] == "title"
