@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,42 @@ def bench_pages() -> Path:
 @pytest.fixture(scope="session")
 def ground_truth(bench_pages: Path) -> dict:
     return json.loads((bench_pages / "ground-truth.json").read_text())
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+# The machine's server (trust auth); each test gets a database of its own, so that xdist workers
+# and test modules never see each other's rows. Unreachable, it skips the test, or fails it under CI.
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+
+
+def pg_admin():
+    from sqlalchemy import create_engine
+
+    return create_engine(f"{PG_SERVER.replace('postgresql', 'postgresql+psycopg')}/test", isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    pytest.importorskip("psycopg", reason="the postgres extra is not installed")
+    from sqlalchemy import text
+
+    admin = pg_admin()
+    name = f"scraper_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+    except Exception as exc:
+        admin.dispose()
+        message = f"PostgreSQL not reachable on 127.0.0.1:5432 (database test): {str(exc).splitlines()[0]}"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    yield f"{PG_SERVER}/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
 
 
 # --- fuzz case counts, printed in the test summary ---------------------------------------------

@@ -12,7 +12,6 @@ import random
 import signal
 import subprocess
 import threading
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -73,27 +72,10 @@ class KillingSite(NewsSite):
         return super()._handle(request)
 
 
-@pytest.fixture
-def postgres_url() -> str:
-    """A fresh PostgreSQL database for the test, dropped afterwards; skips when none answers."""
-    admin_url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    name = f"scraper_crash_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-    except Exception as exc:  # no server, no psycopg, no rights: nothing to test here
-        pytest.skip(f"PostgreSQL not available at 127.0.0.1:5432: {type(exc).__name__}")
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_runs_killed_at_random_moments_lose_and_double_nothing(backend: str, httpserver: HTTPServer, tmp_path: Path, request):
     rng = random.Random(SEED)
-    db = f"sqlite:///{tmp_path / 'articles.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    db = f"sqlite:///{tmp_path / 'articles.db'}" if backend == "sqlite" else request.getfixturevalue("pg_database")
     site = KillingSite(httpserver)
     site.publish(*synthetic_pages(30, rng))
     settings = {**SETTINGS, "db": db, "concurrency": 4, "read_timeout": 20.0, "total_timeout": 60.0}  # slow machines time out nothing

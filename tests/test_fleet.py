@@ -9,19 +9,18 @@ import re
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from pytest_httpserver import HTTPServer
 
 from scraper.run import ArticleFailed
 from scraper.store import Store
 
-from .conftest import ROOT
+from .conftest import ROOT, pg_admin
 from .loopback_site import NewsSite, write_config
 from .test_cli import run as cli
 from .test_run import SETTINGS, make_httpserver  # noqa: F401  (the threaded server fixture)
@@ -31,30 +30,14 @@ from scraper.fleet import ArticleRetry  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("bench_pages")  # needs ../shared: see conftest
 
-SERVER = "postgresql://postgres@127.0.0.1:5432"
 FLEET = {"stalled_after": 2.0, "retry_attempts": 2, "retry_wait": 0.0}  # a killed worker is noticed within ~3 s
 DEADLINE = 60.0  # seconds any condition is polled for
 
 
-def _admin():
-    return create_engine(f"{SERVER.replace('postgresql', 'postgresql+psycopg')}/test", isolation_level="AUTOCOMMIT")
-
 
 @pytest.fixture
-def db() -> Iterator[str]:
-    """A fresh database per test, dropped afterwards: no collision with test_store or other xdist workers."""
-    admin = _admin()
-    try:
-        with admin.connect() as conn:
-            name = f"scraper_fleet_{uuid.uuid4().hex[:12]}"
-            conn.execute(text(f"CREATE DATABASE {name}"))
-    except Exception as exc:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432 (database test): {str(exc).splitlines()[0]}")
-    yield f"{SERVER}/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+def db(pg_database: str) -> str:
+    return pg_database
 
 
 @pytest.fixture
@@ -123,7 +106,7 @@ def database_restarting(db: str) -> Iterator[None]:
     """What a PostgreSQL restart does to the clients of one database, without restarting the server the
     other tests share: every connection cut, and new ones refused until the block ends."""
     name = db.rsplit("/", 1)[1]
-    admin = _admin()
+    admin = pg_admin()
     try:
         with admin.connect() as conn:
             conn.execute(text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false"))

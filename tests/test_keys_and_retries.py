@@ -7,12 +7,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
-from sqlalchemy import text
 from werkzeug import Response
 
 from scraper.article import Article
@@ -24,7 +24,6 @@ from scraper.store import SaveResult, Store
 from .loopback_site import write_config
 
 SCRAPER = Path(sys.executable).with_name("scraper")
-PG = "postgresql://postgres@127.0.0.1:5432/wt_store"
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
 
@@ -40,22 +39,11 @@ def store(tmp_path):
         yield s
 
 
-def pg_store() -> Store:
-    try:
-        return Store(PG)
-    except StoreError:
-        pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432 (database wt_store)")
-
-
 @pytest.fixture
-def pg():
-    """A PostgreSQL store with empty tables."""
-    s = pg_store()
-    with s.engine.begin() as conn:
-        for table in ("articles", "site_lines", "site_line_articles", "http_validators", "failures", "runs"):
-            conn.execute(text(f"DELETE FROM {table}"))
-    yield s
-    s.close()
+def pg(pg_database: str) -> Iterator[Store]:
+    """A PostgreSQL store in a database of its own."""
+    with Store(pg_database) as store:
+        yield store
 
 
 def story(n: int, canonical: str | None, url: str | None = None) -> Article:
@@ -325,8 +313,8 @@ def test_a_run_tries_a_failed_article_again_once_its_wait_is_over(tmp_path, site
 
 # --- 3. one run at a time per store, from any folder -------------------------------------------------
 
-def test_the_run_lock_of_a_postgresql_store_holds_across_connections():
-    first, second = pg_store(), Store(PG)
+def test_the_run_lock_of_a_postgresql_store_holds_across_connections(pg_database):
+    first, second = Store(pg_database), Store(pg_database)
     try:
         with first.run_lock():
             with pytest.raises(LockedError, match="another run holds the lock on postgresql"):
@@ -344,34 +332,35 @@ def test_an_in_memory_store_needs_no_lock():
         pass
 
 
-def test_a_second_run_from_another_folder_on_the_same_postgresql_store_exits_75(tmp_path, site, pg):
+def test_a_second_run_from_another_folder_on_the_same_postgresql_store_exits_75(tmp_path, site, pg, pg_database):
     site.add("/news/story-one.html", page(1, site.url("/news/story-one.html")))
-    cfg = sites_toml(tmp_path, site, PG)
+    cfg = sites_toml(tmp_path, site, pg_database)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     with pg.run_lock():
         second = scraper("run", "--config", cfg, cwd=elsewhere)
     assert second.returncode == 75
-    assert second.stderr == "scraper: error: another run holds the lock on postgresql+psycopg://***@127.0.0.1:5432/wt_store; exiting\n"
+    database = pg_database.rsplit("/", 1)[1]
+    assert second.stderr == f"scraper: error: another run holds the lock on postgresql+psycopg://***@127.0.0.1:5432/{database}; exiting\n"
     assert site.hits == []
 
 
 # --- 5. `scraper status`: whole when piped, and as JSON ---------------------------------------------
 
-def test_status_prints_whole_rows_when_piped_and_everything_as_json(tmp_path, pg):
+def test_status_prints_whole_rows_when_piped_and_everything_as_json(tmp_path, pg, pg_database):
     long_url = "https://example.com/news/2024/" + "a-rather-long-story-slug-" * 4 + "end"
     pg.record_failure(long_url, "HTTP 503 Service Unavailable after 4 attempts", permanent=False, site="ex")
     pg.record_failure("https://example.com/news/2024/gone", "HTTP 404 Not Found", permanent=True, site="ex")
     run = pg.start_run()
     pg.finish_run(run, {"ex": {"discovered": 2, "new": 2, "saved": 0, "failed": 2}}, ok=False)
-    assert scraper("db", "upgrade", "--db", PG).returncode == 0
+    assert scraper("db", "upgrade", "--db", pg_database).returncode == 0
 
-    table = scraper("status", "--db", PG)  # stdout is a pipe, COLUMNS=80
+    table = scraper("status", "--db", pg_database)  # stdout is a pipe, COLUMNS=80
     assert table.returncode == 0, table.stderr
     assert any(long_url in line and "HTTP 503 Service Unavailable after 4 attempts" in line for line in table.stdout.splitlines())
     assert any("/news/2024/gone" in line and "never" in line for line in table.stdout.splitlines())
 
-    report = json.loads(scraper("status", "--db", PG, "--json").stdout)
+    report = json.loads(scraper("status", "--db", pg_database, "--json").stdout)
     assert report["runs"][0]["stats"]["ex"]["failed"] == 2 and report["runs"][0]["ok"] is False
     assert report["failures_total"] == 2
     assert {f["url"]: f["next_at"] is None for f in report["failures"]} == {long_url: False, "https://example.com/news/2024/gone": True}

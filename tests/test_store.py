@@ -13,32 +13,11 @@ from sqlalchemy import text
 from scraper.article import Article
 from scraper.store import SaveResult, Store, resolve_db_url
 
-PG = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def _pg_available() -> bool:
-    try:
-        Store(PG).close()
-        return True
-    except Exception:
-        return False
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path):
-    if request.param == "sqlite":
-        s = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    url = f"sqlite:///{tmp_path / 'store.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_database")
+    with Store(url) as s:
         yield s
-        s.close()
-        return
-    if not _pg_available():
-        pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
-    s = Store(PG)
-    with s.engine.begin() as conn:  # each test starts from empty tables
-        for table in ("articles", "site_lines", "site_line_articles", "http_validators", "failures", "runs"):
-            conn.execute(text(f"DELETE FROM {table}"))
-    yield s
-    s.close()
 
 
 def article(n: int = 1, text_: str | None = None, **kw) -> Article:
