@@ -2,7 +2,10 @@
 
 Each field is read from its sources in order of trust and the first fit value wins: JSON-LD, then
 meta tags, then the markup (`<time>`, `rel=author`, bylines), then the URL, then htmldate (its fast
-markup pass, and its search of the text only when nothing else gave a date). `sources` says where
+markup pass, and its search of the text only when nothing else gave a date). The sources check
+each other: a `<time>` counts only beside the headline and where the URL's day agrees, a day such
+as 4/6/2016 is read the way the page's other dates say, and a UTC time is given in the page's own
+zone when another of its dates shows the same instant there. `sources` says where
 each value came from (shown by `--explain`). Reading the tags with selectolax costs a fraction of
 a millisecond; trafilatura's own metadata pass costs more than its text extraction, so we do not
 ask it for metadata. The language declared is checked against py3langid on the article's text
@@ -55,7 +58,7 @@ _NOT_A_NAME = re.compile(
     r"desk|team|newsroom|redaktion|rédaction|redacción|redazione|agency|agencies|press|news|media|service|wire|bureau|inc|ltd|"
     r"llc|gmbh|magazine|online|admin|administrator|guest|email|e-mail|follow|twitter|facebook|read|more|view|posts|articles|"
     r"profile|updated|published|photo|photos|photographer|video|associated|reuters|afp|dpa|ap|getty|images|senior|chief|"
-    r"producer|analyst|author|anonymous|unknown|by)\b", re.IGNORECASE)
+    r"producer|analyst|author|anonymous|unknown|sponsored|by)\b", re.IGNORECASE)
 _BY = re.compile(r"^\s*(?:(?:written|posted|story|words|reported|text|published)\s+)?(?:by|von|par|por|door|di|da|av|af|przez|от|автор)\s*[:\s]\s*",
                  re.IGNORECASE)
 _NAME_SPLIT = re.compile(r"\s*(?:[,;|/·•\n]|\s&\s|\band\b|\bund\b|\bet\b|\by\b|\be\b|\bog\b|\boch\b|\ben\b|\bi\b|\bи\b)\s*", re.IGNORECASE)
@@ -139,8 +142,12 @@ def _json_ld(tree: LexborHTMLParser) -> tuple[dict[str, Any], dict[str, dict]]:
         for item in _ld_items(data):
             if isinstance(item.get("@id"), str):
                 by_id.setdefault(item["@id"], item)
-            if not article and _kinds(item) & _ARTICLE_TYPES and (item.get("headline") or item.get("datePublished") or item.get("author")):
+            if not _kinds(item) & _ARTICLE_TYPES:
+                continue
+            if not article and (item.get("headline") or item.get("datePublished") or item.get("author")):
                 article = item
+            elif article and not article.get("author") and item.get("author"):  # a WebPage first, the Article with its author after
+                article = {**article, "author": item["author"]}
     return article, by_id
 
 
@@ -263,7 +270,7 @@ def _read_authors(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str],
     organisations = {_squash(n) for n in (found.site_name, found.publisher) if n}
     ld_authors = ld.get("author") or ld.get("creator")
     ld_authors = ld_authors if isinstance(ld_authors, list) else [ld_authors]
-    ld_names = []
+    ld_names, declared_people = [], set()
     for item in ld_authors:
         if isinstance(item, dict) and set(item) <= {"@id", "@type"} and isinstance(item.get("@id"), str):
             item = people.get(item["@id"], item)
@@ -271,6 +278,8 @@ def _read_authors(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str],
             continue  # an organisation: the publisher, read above
         if name := _ld_name(item):
             ld_names.append(name)
+            if isinstance(item, dict) and _kinds(item) & _PERSON_TYPES:
+                declared_people.add(_squash(name))
     sources: list[tuple[str, list[str], bool]] = [("json-ld", ld_names, True)]
     sources += [(f"meta:{key}", [meta[key]], True) for key in _AUTHOR_TAGS if key in meta and _is_author_tag(key, meta)]
     for selector in _BYLINES:
@@ -278,7 +287,7 @@ def _read_authors(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str],
         lower_case = selector in ('[itemprop="author"]', '[rel="author"]')
         texts = []
         for node in tree.css(selector)[:4]:
-            if node.tag in ("meta", "link", "body", "html", "article"):
+            if node.tag in ("meta", "link", "body", "html", "article") or _in_comments(node):
                 continue
             named = next((n for n in node.css('[itemprop="name"]') if _inside(n, node)), node)
             text = (named.attributes.get("content") or named.attributes.get("value") or named.text(separator=" ", strip=True)
@@ -292,6 +301,20 @@ def _read_authors(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str],
         if names := person_names(raw, organisations, lower_case=lower_case):
             found.authors, found.sources["authors"] = names, source
             return
+    # Nobody else named: a Person the site is named after is its author (a personal site, "Russell Miller")
+    if names := person_names(ld_names, organisations - declared_people, lower_case=True):
+        found.authors, found.sources["authors"] = names, "json-ld (a person named as the site)"
+
+
+def _in_comments(node, levels: int = 12) -> bool:
+    """Whether `node` is in the readers' comments, whose authors are not the article's."""
+    for _ in range(levels):
+        node = node.parent
+        if node is None or node.tag == "body":
+            return False
+        if "comment" in f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}".lower():
+            return True
+    return False
 
 
 def _is_author_tag(key: str, meta: dict[str, str]) -> bool:
@@ -317,7 +340,7 @@ def person_names(raw: list[str], organisations: set[str] = frozenset(), *, lower
     for text in raw:
         if not isinstance(text, str) or len(text) > 300:
             continue
-        text = _BY.sub("", _LINK.sub(" ", " ".join(text.split())))  # a profile's address is no name, nor are its pieces
+        text = _BY.sub("", _LINK.sub(" ", " ".join(unescape(text).split())))  # a profile's address is no name, nor are its pieces
         for part in _NAME_SPLIT.split(text):
             part = _BY.sub("", part).strip(" .:-–—()[]\"'")
             if _is_person(part) and (lower_case or not part[0].islower()) and _squash(part) not in organisations:
@@ -347,13 +370,15 @@ def _read_dates(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str], l
     modified = [("json-ld", ld.get("dateModified"))] + [(f"meta:{key}", meta.get(key)) for key in _MODIFIED_TAGS]
     modified.append(("time", _time_attribute(tree.css_first('[itemprop="dateModified"]'))))
     others = [value for _, value in published + modified if isinstance(value, str)]
+    # any <time> of the page may show our instant in its own zone: to the second, it is no other story's
+    zoned = [value for node in tree.css("time[datetime]") if (value := node.attributes.get("datetime"))]
     found.published, source = _first_date(published, now, others)
     if found.published is None:
         found.published, source = _htmldate(tree, url, now)
     found.modified, modified_source = _first_date(modified, now, others)
     if found.published and found.modified and _as_utc(found.modified) < _as_utc(found.published):
         found.modified = None  # an update before the publication: one of the two is wrong, and published is the better read
-    found.published, found.modified = (_in_local_time(v, others) for v in (found.published, found.modified))
+    found.published, found.modified = (_in_local_time(v, others + zoned) for v in (found.published, found.modified))
     for name, where, value in (("published", source, found.published), ("modified", modified_source, found.modified)):
         if value:
             found.sources[name] = where if "T" not in value or value[-6] in "+-" else f"{where} (no time zone given)"

@@ -124,6 +124,8 @@ def test_a_day_that_reads_both_ways_is_read_as_the_pages_other_dates_say():
 def test_a_utc_time_is_given_in_the_pages_zone_when_the_page_shows_it():
     head = meta_tag("article:published_time", "2023-11-09T01:09:55+00:00") + meta_tag("sailthru.date", "2023-11-08 18:09:55")
     assert read(page(head)).published == "2023-11-08T18:09:55-07:00"
+    shown = "<div class='meta'><time datetime='2023-11-08 17:09:55'>November 8, 2023 at 5:09 p.m.</time></div>"
+    assert read(page(meta_tag("article:published_time", "2023-11-09T01:09:55Z"), body=shown)).published == "2023-11-08T17:09:55-08:00"
     alone = read(page(meta_tag("article:published_time", "2023-11-09T01:09:55+00:00")))
     assert alone.published == "2023-11-09T01:09:55+00:00"
 
@@ -151,9 +153,11 @@ def test_htmldate_finds_a_date_written_only_in_the_text():
         ("Jane Doe, jane DOE", ["Jane Doe"]),
         ("Reuters Staff", []),
         ("https://www.facebook.com/janedoe", []),
+        ("Maria &amp; Katerina", ["Maria", "Katerina"]),
+        ("Help Net Security Sponsored", []),
     ],
     ids=["by", "and", "comma-ampersand", "job-title", "email-the-author", "staff", "name-with-handle", "handle", "url",
-         "duplicate", "agency", "profile-address"],
+         "duplicate", "agency", "profile-address", "escaped", "sponsored"],
 )
 def test_bylines_give_people_only(byline, names):
     assert metadata.person_names([byline]) == names
@@ -181,6 +185,22 @@ def test_json_ld_author_by_reference_and_byline_order():
 def test_byline_element_when_no_tag_names_the_author():
     found = read(page(body="<p class='byline'>By <a rel='author' href='/staff/jane'>Jane Doe</a></p>"))
     assert found.authors == ["Jane Doe"]
+
+
+def test_the_author_of_the_article_object_when_a_web_page_object_comes_first():
+    objects = [{"@type": "WebPage", "headline": "Council backs bridge"}, {"@type": "Article", "author": {"@type": "Person", "name": "Esther Magna"}}]
+    assert read(page(f"<script type='application/ld+json'>{json.dumps(objects)}</script>")).authors == ["Esther Magna"]
+
+
+def test_a_person_the_site_is_named_after_is_the_author_when_nobody_else_is_named():
+    head = meta_tag("og:site_name", "Russell Miller") + ld(author={"@type": "Person", "name": "Russell Miller"})
+    assert read(page(head)).authors == ["Russell Miller"]
+    assert read(page(head, body="<p class='byline'>By Tracy Parker</p>")).authors == ["Tracy Parker"]
+
+
+def test_the_authors_of_readers_comments_are_not_the_articles():
+    body = "<div class='comments'><ol><li><span class='comment-author'>Florence says</span></li></ol></div>"
+    assert read(page(body=body)).authors == []
 
 
 def test_a_meta_tag_may_give_its_value_in_value():
