@@ -237,6 +237,14 @@ def main() -> int:
           + ", ".join(f"{p} {1000 * seconds[p] / len(pages):.1f}" for p in peers))
     print(f"goals met: {met} of {met + len(missed)}{' (not: ' + ', '.join(missed) + ')' if missed else ''}")
 
+    # Some golds take the last update for the publication; `published` stays the original date (issue #14).
+    for name, set_pages in sets.items():
+        ids = [index[id(p)] for p in set_pages if p.truth["published"]]
+        updated = [i for i in ids if not day_right(outputs[OURS][i].get("published"), pages[i].truth["published"])
+                   and day_right(outputs[OURS][i].get("modified"), pages[i].truth["published"])]
+        if updated:
+            print(f"{name}: on {len(updated)} of {len(ids)} pages the gold 'published' is the page's dateModified, not its original date")
+
     now = datetime.now(timezone.utc)
     unfit = [(pages[i], why) for i, out in enumerate(outputs[OURS]) for f in ("published", "modified") if (why := bad_date(out.get(f), now))]
     print(f"dates we give that are unfit (not ISO 8601, placeholder, future): {len(unfit)}")

@@ -2,7 +2,10 @@
 
 Each field is read from its sources in order of trust and the first fit value wins: JSON-LD, then
 meta tags, then the markup (`<time>`, `rel=author`, bylines), then the URL, then htmldate (its fast
-markup pass, and its search of the text only when nothing else gave a date). `sources` says where
+markup pass, and its search of the text only when nothing else gave a date). The sources check
+each other: a `<time>` counts only beside the headline and where the URL's day agrees, a day such
+as 4/6/2016 is read the way the page's other dates say, and a UTC time is given in the page's own
+zone when another of its dates shows the same instant there. `sources` says where
 each value came from (shown by `--explain`). Reading the tags with selectolax costs a fraction of
 a millisecond; trafilatura's own metadata pass costs more than its text extraction, so we do not
 ask it for metadata. The language declared is checked against py3langid on the article's text
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -54,10 +58,11 @@ _NOT_A_NAME = re.compile(
     r"desk|team|newsroom|redaktion|rédaction|redacción|redazione|agency|agencies|press|news|media|service|wire|bureau|inc|ltd|"
     r"llc|gmbh|magazine|online|admin|administrator|guest|email|e-mail|follow|twitter|facebook|read|more|view|posts|articles|"
     r"profile|updated|published|photo|photos|photographer|video|associated|reuters|afp|dpa|ap|getty|images|senior|chief|"
-    r"producer|analyst|author|anonymous|unknown|by)\b", re.IGNORECASE)
+    r"producer|analyst|author|anonymous|unknown|sponsored|by)\b", re.IGNORECASE)
 _BY = re.compile(r"^\s*(?:(?:written|posted|story|words|reported|text|published)\s+)?(?:by|von|par|por|door|di|da|av|af|przez|от|автор)\s*[:\s]\s*",
                  re.IGNORECASE)
 _NAME_SPLIT = re.compile(r"\s*(?:[,;|/·•\n]|\s&\s|\band\b|\bund\b|\bet\b|\by\b|\be\b|\bog\b|\boch\b|\ben\b|\bi\b|\bи\b)\s*", re.IGNORECASE)
+_LINK = re.compile(r"\S*(?:https?://|www\.)\S*")
 _HANDLE_OR_LINK = re.compile(r"@\w|https?://|www\.|\.com\b|\S+@\S+\.\w+")
 _TITLE_SEPARATORS = re.compile(r"\s+(?:[|\-–—·•»«/]|::)\s+")
 _WORD = re.compile(r"\w+")
@@ -115,7 +120,7 @@ def _meta_tags(tree: LexborHTMLParser) -> dict[str, str]:
     for node in tree.css("meta"):
         attrs = node.attributes
         key = attrs.get("property") or attrs.get("name") or attrs.get("itemprop") or attrs.get("http-equiv")
-        value = attrs.get("content")
+        value = attrs.get("content") or attrs.get("value")  # some sites write value= for content=
         if key and value and value.strip():
             key = key.strip().lower()
             if key in ("article:tag", "article:author", "author", "citation_author") and key in found:
@@ -137,8 +142,12 @@ def _json_ld(tree: LexborHTMLParser) -> tuple[dict[str, Any], dict[str, dict]]:
         for item in _ld_items(data):
             if isinstance(item.get("@id"), str):
                 by_id.setdefault(item["@id"], item)
-            if not article and _kinds(item) & _ARTICLE_TYPES and (item.get("headline") or item.get("datePublished") or item.get("author")):
+            if not _kinds(item) & _ARTICLE_TYPES:
+                continue
+            if not article and (item.get("headline") or item.get("datePublished") or item.get("author")):
                 article = item
+            elif article and not article.get("author") and item.get("author"):  # a WebPage first, the Article with its author after
+                article = {**article, "author": item["author"]}
     return article, by_id
 
 
@@ -200,9 +209,13 @@ def _read_title(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str], l
     # The one h1 is the article's headline as shown, better than a <title> written for search engines,
     # unless it is the site's logo or a word such as "Menu": then it is short and not in the <title>.
     shown = h1 if h1 and (len(h1) >= 20 or _squash(h1) in _squash(title or "")) else None
-    candidates = [("json-ld:headline", ld.get("headline")), ("meta:og:title", meta.get("og:title")),
+    # An h1 whose words the tags hold too is the headline without the kicker or the site the tags add.
+    tagged = set(_WORD.findall(f"{meta.get('og:title', '')} {title or ''}".casefold()))
+    agreed = shown if shown and set(_WORD.findall(shown.casefold())) <= tagged else None
+    candidates = [("h1", agreed), ("json-ld:headline", ld.get("headline")), ("meta:og:title", meta.get("og:title")),
                   ("meta:twitter:title", meta.get("twitter:title")), ("h1", shown), ("title", title)]
-    candidates = [(source, " ".join(value.split())) for source, value in candidates if _first(value)]
+    # unescape: a tag's content escaped twice shows "&#8216;" and "&amp;" to the reader
+    candidates = [(source, " ".join(unescape(value).split())) for source, value in candidates if _first(value)]
     found.headlines = list(dict.fromkeys(value for _, value in candidates))
     sites = [s for s in (found.site_name, found.publisher, urlsplit(url or "").hostname) if s]
     sites += _site_parts(title or "", [v for s, v in candidates if s != "title"])
@@ -231,10 +244,11 @@ def strip_site_name(title: str, sites: list[str]) -> str:
     names = {_squash(s) for s in sites if _squash(s)}
     names |= {h.removeprefix("www.").split(".")[0] for h in sites if "." in h and " " not in h}
 
-    def is_site(piece: str) -> bool:
+    def is_site(piece: str) -> bool:  # the name, a part of it, or the name with a word or two ("BBC News" for "BBC")
         squashed = _squash(piece)
         return bool(squashed) and len(piece.split()) <= 6 and any(
-            squashed == n or (len(n) >= 4 and (n in squashed or (len(squashed) >= 4 and squashed in n))) for n in names if n)
+            squashed == n or (len(n) >= 4 and ((n in squashed and len(squashed) < 2 * len(n)) or (len(squashed) >= 4 and squashed in n)))
+            for n in names if n)
 
     parts = _TITLE_SEPARATORS.split(title)
     separators = _TITLE_SEPARATORS.findall(title)
@@ -256,7 +270,7 @@ def _read_authors(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str],
     organisations = {_squash(n) for n in (found.site_name, found.publisher) if n}
     ld_authors = ld.get("author") or ld.get("creator")
     ld_authors = ld_authors if isinstance(ld_authors, list) else [ld_authors]
-    ld_names = []
+    ld_names, declared_people = [], set()
     for item in ld_authors:
         if isinstance(item, dict) and set(item) <= {"@id", "@type"} and isinstance(item.get("@id"), str):
             item = people.get(item["@id"], item)
@@ -264,23 +278,48 @@ def _read_authors(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str],
             continue  # an organisation: the publisher, read above
         if name := _ld_name(item):
             ld_names.append(name)
-    sources: list[tuple[str, list[str]]] = [("json-ld", ld_names)]
-    sources += [(f"meta:{key}", [meta[key]]) for key in _AUTHOR_TAGS if key in meta]
+            if isinstance(item, dict) and _kinds(item) & _PERSON_TYPES:
+                declared_people.add(_squash(name))
+    sources: list[tuple[str, list[str], bool]] = [("json-ld", ld_names, True)]
+    sources += [(f"meta:{key}", [meta[key]], True) for key in _AUTHOR_TAGS if key in meta and _is_author_tag(key, meta)]
     for selector in _BYLINES:
-        nodes = tree.css(selector)[:4]
+        # a name in lower case ("doumae") is a user name where the markup says it is the author's
+        lower_case = selector in ('[itemprop="author"]', '[rel="author"]')
         texts = []
-        for node in nodes:
-            if node.tag in ("meta", "link", "body", "html", "article"):
+        for node in tree.css(selector)[:4]:
+            if node.tag in ("meta", "link", "body", "html", "article") or _in_comments(node):
                 continue
             named = next((n for n in node.css('[itemprop="name"]') if _inside(n, node)), node)
-            texts.append(named.attributes.get("content") or named.attributes.get("value") or named.text(separator=" ", strip=True)
-                         or node.text(separator=" ", strip=True))
-        sources.append((f"byline:{selector}", [t for t in texts if len(t) <= MAX_BYLINE_CHARS]))
-    for source, raw in sources:
-        names = person_names(raw, organisations, lower_case=not source.startswith("byline"))
-        if names:
+            text = (named.attributes.get("content") or named.attributes.get("value") or named.text(separator=" ", strip=True)
+                    or node.text(separator=" ", strip=True))
+            if len(text) <= MAX_BYLINE_CHARS and not person_names([text], organisations, lower_case=lower_case):
+                # "Written by A B in Linux on 1 June 2019": the sentence is no name, its links of full names are
+                text = ", ".join(t for link in node.css("a") if _inside(link, node) and len((t := link.text(strip=True)).split()) >= 2)
+            texts.append(text)
+        sources.append((f"byline:{selector}", [t for t in texts if len(t) <= MAX_BYLINE_CHARS], lower_case))
+    for source, raw, lower_case in sources:
+        if names := person_names(raw, organisations, lower_case=lower_case):
             found.authors, found.sources["authors"] = names, source
             return
+    # Nobody else named: a Person the site is named after is its author (a personal site, "Russell Miller")
+    if names := person_names(ld_names, organisations - declared_people, lower_case=True):
+        found.authors, found.sources["authors"] = names, "json-ld (a person named as the site)"
+
+
+def _in_comments(node, levels: int = 12) -> bool:
+    """Whether `node` is in the readers' comments, whose authors are not the article's."""
+    for _ in range(levels):
+        node = node.parent
+        if node is None or node.tag == "body":
+            return False
+        if "comment" in f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}".lower():
+            return True
+    return False
+
+
+def _is_author_tag(key: str, meta: dict[str, str]) -> bool:
+    """twitter:data1 holds what twitter:label1 says: an author only under "Written by" (not "Reading time")."""
+    return key != "twitter:data1" or bool(re.search(r"writ|author|by", meta.get("twitter:label1", ""), re.IGNORECASE))
 
 
 def _inside(node, ancestor) -> bool:
@@ -301,7 +340,7 @@ def person_names(raw: list[str], organisations: set[str] = frozenset(), *, lower
     for text in raw:
         if not isinstance(text, str) or len(text) > 300:
             continue
-        text = _BY.sub("", " ".join(text.split()))
+        text = _BY.sub("", _LINK.sub(" ", " ".join(unescape(text).split())))  # a profile's address is no name, nor are its pieces
         for part in _NAME_SPLIT.split(text):
             part = _BY.sub("", part).strip(" .:-–—()[]\"'")
             if _is_person(part) and (lower_case or not part[0].islower()) and _squash(part) not in organisations:
@@ -319,29 +358,87 @@ def _is_person(part: str) -> bool:
 
 def _read_dates(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str], ld: dict[str, Any], url: str | None) -> None:
     now = datetime.now(timezone.utc)
+    in_url = _url_date(url)
     published = [("json-ld", ld.get("datePublished")), ("json-ld", ld.get("dateCreated"))]
     published += [(f"meta:{key}", meta.get(key)) for key in _PUBLISHED_TAGS]
-    published += [("time", _time_attribute(tree, '[itemprop="datePublished"]')), ("time", _time_attribute(tree, "time[pubdate]")),
-                  ("time", _time_attribute(tree, "article time[datetime]")), ("time", _time_attribute(tree, "time[datetime]"))]
-    published.append(("url", _url_date(url)))
+    published += [("time", _time_attribute(tree.css_first('[itemprop="datePublished"]'))),
+                  ("time", _time_attribute(tree.css_first("time[pubdate]")))]
+    # A <time> elsewhere on the page dates an embedded post, a comment or a teaser of another story:
+    # only the one beside the headline is the article's, and only if the URL's day does not say otherwise.
+    published += [("time", value) for value in _times_by_headline(tree) if _agrees(value, in_url)]
+    published.append(("url", in_url))
     modified = [("json-ld", ld.get("dateModified"))] + [(f"meta:{key}", meta.get(key)) for key in _MODIFIED_TAGS]
-    modified.append(("time", _time_attribute(tree, '[itemprop="dateModified"]')))
-    found.published, source = _first_date(published, now)
+    modified.append(("time", _time_attribute(tree.css_first('[itemprop="dateModified"]'))))
+    others = [value for _, value in published + modified if isinstance(value, str)]
+    # any <time> of the page may show our instant in its own zone: to the second, it is no other story's
+    zoned = [value for node in tree.css("time[datetime]") if (value := node.attributes.get("datetime"))]
+    found.published, source = _first_date(published, now, others)
     if found.published is None:
         found.published, source = _htmldate(tree, url, now)
-    found.modified, modified_source = _first_date(modified, now)
+    found.modified, modified_source = _first_date(modified, now, others)
     if found.published and found.modified and _as_utc(found.modified) < _as_utc(found.published):
         found.modified = None  # an update before the publication: one of the two is wrong, and published is the better read
+    found.published, found.modified = (_in_local_time(v, others + zoned) for v in (found.published, found.modified))
     for name, where, value in (("published", source, found.published), ("modified", modified_source, found.modified)):
         if value:
             found.sources[name] = where if "T" not in value or value[-6] in "+-" else f"{where} (no time zone given)"
 
 
-def _time_attribute(tree: LexborHTMLParser, selector: str) -> str | None:
-    node = tree.css_first(selector)
+def _time_attribute(node) -> str | None:
     if node is None:
         return None
-    return node.attributes.get("datetime") or node.attributes.get("content") or (node.text(strip=True) if node.tag == "time" else None)
+    attrs = node.attributes
+    return attrs.get("datetime") or attrs.get("content") or attrs.get("value") or (node.text(strip=True) if node.tag == "time" else None)
+
+
+_NOT_THE_ARTICLES = {"blockquote", "aside", "li", "figure", "footer", "nav"}  # where a <time> dates something else
+
+
+def _times_by_headline(tree: LexborHTMLParser, levels: int = 4) -> list[str]:
+    """The dates of the <time> elements in the nearest box around the h1 that holds any."""
+    node = tree.css_first("h1")
+    for _ in range(levels):
+        node = node.parent if node is not None else None
+        if node is None or node.tag in ("body", "html", "main"):
+            return []
+        times = [t for t in node.css("time") if _inside(t, node) and not _under(t, node, _NOT_THE_ARTICLES)]
+        if values := [v for t in times if (v := _time_attribute(t))]:
+            return values
+    return []
+
+
+def _under(node, ancestor, tags: set[str]) -> bool:
+    """Whether `node` sits in one of `tags` below `ancestor`."""
+    while (node := node.parent) is not None and node != ancestor:
+        if node.tag in tags:
+            return True
+    return False
+
+
+def _agrees(value: str, day: str | None) -> bool:
+    """Whether `value` is within a day (time zones) of `day`, or there is no day to check it by."""
+    when = _parse_date(value) if day else None
+    return when is None or abs(_as_utc(when) - _as_utc(datetime.fromisoformat(day).date())) <= timedelta(days=1, hours=14)
+
+
+def _in_local_time(value: str | None, others: list[str]) -> str | None:
+    """A UTC time given in the page's own zone when another of its dates shows the same instant there
+    (a US page's 01:09Z is the evening before: the day its readers saw)."""
+    when = _parse_date(value) if value and "T" in value else None
+    if not isinstance(when, datetime) or when.utcoffset() != timedelta(0):
+        return value
+    for other in others:
+        local = _parse_date(other.strip())
+        if not isinstance(local, datetime):
+            continue
+        if local.tzinfo is not None:
+            offset = local.utcoffset() if local == when else None
+        else:  # a time without its zone, hours away from ours to the second: the same instant, local
+            offset = local - when.replace(tzinfo=None)
+            offset = offset if not offset % timedelta(minutes=15) and abs(offset) <= timedelta(hours=14) else None
+        if offset:
+            return when.astimezone(timezone(offset)).isoformat()
+    return value
 
 
 def _url_date(url: str | None) -> str | None:
@@ -349,13 +446,27 @@ def _url_date(url: str | None) -> str | None:
     return "-".join(match.groups()) if match else None
 
 
-def _first_date(candidates: list[tuple[str, Any]], now: datetime) -> tuple[str | None, str]:
+def _first_date(candidates: list[tuple[str, Any]], now: datetime, others: list[str]) -> tuple[str | None, str]:
     for source, value in candidates:
         if isinstance(value, list):
             value = value[0] if value else None
         if isinstance(value, str) and (iso := iso_date(value, now)):
+            month_first = _month_first(value)
+            if month_first and (day := iso_date(month_first, now)) and any(o != value and o.startswith(day[:10]) for o in others):
+                return day, source  # "4/6/2016" is 6 April where the page's other dates say so
             return iso, source
     return None, ""
+
+
+_NUMERIC_DAY = re.compile(r"(\d\d?)([/.])(\d\d?)\2((?:19|20)\d\d)\b")
+
+
+def _month_first(value: str) -> str | None:
+    """4/6/2016 read month first (6 April, the US way) as ISO, when it could be read either way."""
+    match = _NUMERIC_DAY.search(value)
+    if not match or int(match[1]) > 12 or int(match[3]) > 12 or match[1] == match[3]:
+        return None
+    return f"{match[4]}-{int(match[1]):02d}-{int(match[3]):02d}"
 
 
 def iso_date(value: str, now: datetime | None = None) -> str | None:

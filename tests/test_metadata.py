@@ -92,9 +92,42 @@ def test_a_modified_date_before_the_published_one_is_dropped():
 
 
 def test_time_element_then_url_when_the_markup_has_no_date_tags():
-    assert read(page(body="<time datetime='2018-07-09T12:00:00+02:00'>9 July</time>")).published == "2018-07-09T12:00:00+02:00"
+    headline = "<header><h1>Council backs bridge</h1><time datetime='2018-07-09T12:00:00+02:00'>9 July</time></header>"
+    assert read(page(body=headline)).published == "2018-07-09T12:00:00+02:00"
     found = read(page(), url="https://example.com/2017/04/05/bridge-vote")
     assert (found.published, found.sources["published"]) == ("2017-04-05", "url")
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    ["<blockquote class='instagram-media'><p>A post shared on <time datetime='2016-12-05T17:10:10+00:00'>Dec 5</time></p></blockquote>",
+     "<ul><li><article><a href='/other'>Other story</a> <time datetime='2016-11-30T08:00:00+00:00'>30 Nov</time></article></li></ul>"],
+    ids=["embedded-post", "teaser-of-another-story"],
+)
+def test_a_time_element_away_from_the_headline_dates_something_else(elsewhere):
+    body = f"<header><h1>Council backs bridge</h1><time>December 7, 2016</time></header>{elsewhere}"
+    assert read(page(body=body)).published == "2016-12-07"
+
+
+def test_a_time_element_the_url_contradicts_is_not_the_articles():
+    body = "<header><h1>Council backs bridge</h1><time datetime='2019-03-11T16:10:40+09:00'>11 March</time></header>"
+    found = read(page(body=body), url="https://example.com/article/2019/04/19/169284.html")
+    assert (found.published, found.sources["published"]) == ("2019-04-19", "url")
+
+
+def test_a_day_that_reads_both_ways_is_read_as_the_pages_other_dates_say():
+    head = meta_tag("og:article:published_time", "4/6/2016 4:00:00 PM")
+    assert read(page(head), url="https://example.com/news-release/2016/04/06/bridge.html").published == "2016-04-06"
+    assert read(page(head)).published == "2016-06-04"
+
+
+def test_a_utc_time_is_given_in_the_pages_zone_when_the_page_shows_it():
+    head = meta_tag("article:published_time", "2023-11-09T01:09:55+00:00") + meta_tag("sailthru.date", "2023-11-08 18:09:55")
+    assert read(page(head)).published == "2023-11-08T18:09:55-07:00"
+    shown = "<div class='meta'><time datetime='2023-11-08 17:09:55'>November 8, 2023 at 5:09 p.m.</time></div>"
+    assert read(page(meta_tag("article:published_time", "2023-11-09T01:09:55Z"), body=shown)).published == "2023-11-08T17:09:55-08:00"
+    alone = read(page(meta_tag("article:published_time", "2023-11-09T01:09:55+00:00")))
+    assert alone.published == "2023-11-09T01:09:55+00:00"
 
 
 def test_htmldate_finds_a_date_written_only_in_the_text():
@@ -119,9 +152,12 @@ def test_htmldate_finds_a_date_written_only_in_the_text():
         ("https://example.com/authors/jane-doe", []),
         ("Jane Doe, jane DOE", ["Jane Doe"]),
         ("Reuters Staff", []),
+        ("https://www.facebook.com/janedoe", []),
+        ("Maria &amp; Katerina", ["Maria", "Katerina"]),
+        ("Help Net Security Sponsored", []),
     ],
     ids=["by", "and", "comma-ampersand", "job-title", "email-the-author", "staff", "name-with-handle", "handle", "url",
-         "duplicate", "agency"],
+         "duplicate", "agency", "profile-address", "escaped", "sponsored"],
 )
 def test_bylines_give_people_only(byline, names):
     assert metadata.person_names([byline]) == names
@@ -151,6 +187,42 @@ def test_byline_element_when_no_tag_names_the_author():
     assert found.authors == ["Jane Doe"]
 
 
+def test_the_author_of_the_article_object_when_a_web_page_object_comes_first():
+    objects = [{"@type": "WebPage", "headline": "Council backs bridge"}, {"@type": "Article", "author": {"@type": "Person", "name": "Esther Magna"}}]
+    assert read(page(f"<script type='application/ld+json'>{json.dumps(objects)}</script>")).authors == ["Esther Magna"]
+
+
+def test_a_person_the_site_is_named_after_is_the_author_when_nobody_else_is_named():
+    head = meta_tag("og:site_name", "Russell Miller") + ld(author={"@type": "Person", "name": "Russell Miller"})
+    assert read(page(head)).authors == ["Russell Miller"]
+    assert read(page(head, body="<p class='byline'>By Tracy Parker</p>")).authors == ["Tracy Parker"]
+
+
+def test_the_authors_of_readers_comments_are_not_the_articles():
+    body = "<div class='comments'><ol><li><span class='comment-author'>Florence says</span></li></ol></div>"
+    assert read(page(body=body)).authors == []
+
+
+def test_a_meta_tag_may_give_its_value_in_value():
+    assert read(page("<meta name='author' value='Zach Hanlon'>")).authors == ["Zach Hanlon"]
+
+
+def test_twitter_data1_is_an_author_only_under_a_label_that_says_so():
+    tags = "<meta name='twitter:label1' content='{}'><meta name='twitter:data1' content='Sameer Rahim'>"
+    assert read(page(tags.format("Written by"))).authors == ["Sameer Rahim"]
+    assert read(page(tags.format("Est. reading time"))).authors == []
+
+
+def test_a_byline_sentence_gives_the_names_of_its_links():
+    body = "<div class='author'>Written by <a href='https://example.com/ml'>Michael Larabel</a> in <a href='/linux'>Linux</a> on 1 June 2019.</div>"
+    assert read(page(body=body)).authors == ["Michael Larabel"]
+
+
+def test_a_user_name_in_lower_case_is_an_author_where_the_markup_says_so():
+    assert read(page(body="<span class='entry-author'><a rel='author' href='/u/doumae'>doumae</a></span>")).authors == ["doumae"]
+    assert read(page(body="<span class='byline'>posted in news</span>")).authors == []
+
+
 # --- title ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
@@ -160,6 +232,15 @@ def test_byline_element_when_no_tag_names_the_author():
 def test_the_title_loses_the_site_name(title):
     html = page(meta_tag("og:site_name", "Daily Example")).replace("<title>Council backs bridge</title>", f"<title>{title}</title>")
     assert read(html).title == "Council backs bridge"
+
+
+def test_a_title_escaped_twice_is_unescaped():
+    assert read(page(meta_tag("og:title", "VC: Time to &amp;#8216;come out&amp;#8217; &amp;amp; more"))).title == "VC: Time to ‘come out’ & more"
+
+
+def test_a_prefix_that_only_holds_the_site_name_stays():
+    html = page(meta_tag("og:site_name", "Vimeo") + meta_tag("og:title", "Vimeo Best of the Year 2018: Winners"))
+    assert read(html).title == "Vimeo Best of the Year 2018: Winners"
 
 
 def test_a_dash_inside_the_headline_stays():
