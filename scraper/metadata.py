@@ -525,9 +525,11 @@ def _htmldate(tree: LexborHTMLParser, url: str | None, now: datetime) -> tuple[s
         document = lxml.html.fromstring(tree.html or "<html></html>")
     except (ValueError, lxml.etree.ParserError):
         return None, ""
+    # Its text search for the *oldest* date reads every text node (70 ms a page against 10 for the
+    # newest): where the markup has no date, the text's first one will do.
     for extensive, source in ((False, "htmldate"), (True, "htmldate:text")):
         try:
-            day = htmldate.find_date(document, url=url, extensive_search=extensive, original_date=True,
+            day = htmldate.find_date(document, url=url, extensive_search=extensive, original_date=not extensive,
                                      min_date=OLDEST.replace(tzinfo=None), max_date=(now + CLOCK_SKEW).replace(tzinfo=None))
         except Exception:  # htmldate is no reason to lose the article
             day = None
@@ -574,7 +576,7 @@ def _identifier():
 def check_language(found: Metadata, text: str) -> None:
     """Check the declared language against the article's text: detection decides when nothing is
     declared, or when it is sure and the declaration says otherwise (a template's lang="en")."""
-    sample = text[:3000]
+    sample = text[:1000]  # enough for a sure call; detection costs in proportion to its input
     if len(sample.strip()) < 20:
         return
     detected, confidence = _identifier().classify(sample)
