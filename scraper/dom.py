@@ -164,7 +164,7 @@ def _is_junk(
     if marks and _has_junk_token(marks, rules.junk_tokens):
         return (
             node.mem_id not in main_text
-            and not _id_names_its_heading(node, attrs.get("id"), rules.junk_tokens)
+            and not _id_names_its_heading(node, attrs, rules.junk_tokens)
             and len(node.text(deep=True, separator=" ", strip=True)) < MAX_SHARE_OF_TEXT * page_text
             and node.css_first(_ARTICLE_MARKERS) is None
         )
@@ -185,10 +185,11 @@ def _has_junk_token(marks: str, junk_tokens: frozenset[str]) -> bool:
     return not junk_tokens.isdisjoint(_TOKEN_SPLIT.split(marks.lower()))
 
 
-def _id_names_its_heading(node: LexborNode, id_: str | None, junk_tokens: frozenset[str]) -> bool:
+def _id_names_its_heading(node: LexborNode, attrs: dict[str, str | None], junk_tokens: frozenset[str]) -> bool:
     """Whether the junk token came from an id made of the section's own heading
     (`id="sharing-with-a-single-developer"`): that names the content, not a share bar."""
-    if not id_ or _has_junk_token(" ".join(filter(None, (node.attributes.get("class"), node.attributes.get("aria-label")))), junk_tokens):
+    id_ = attrs.get("id")
+    if not id_ or _has_junk_token(" ".join(filter(None, (attrs.get("class"), attrs.get("aria-label")))), junk_tokens):
         return False
     heading = node.css_first("h1, h2, h3, h4, h5, h6")
     words = _WORDS.findall(heading.text().lower()) if heading is not None else []
