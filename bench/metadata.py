@@ -66,7 +66,9 @@ def ours(html: str, url: str | None) -> dict:
     try:
         article = extract(html, url)
     except NotArticleError:
-        meta = metadata.read(dom.parse(html), url)
+        tree = dom.parse(html)
+        meta = metadata.read(tree, url)
+        metadata.date_from_text(meta, tree, url)
         metadata.check_language(meta, "")
         return {"published": meta.published, "modified": meta.modified, "title": meta.title, "authors": meta.authors, "language": meta.language}
     return {"published": article.published, "modified": article.modified, "title": article.title,
@@ -78,6 +80,7 @@ def ours_metadata_only(html: str, url: str | None) -> dict:
     tree = dom.parse(html)
     started = time.perf_counter()
     meta = metadata.read(tree, url)
+    metadata.date_from_text(meta, tree, url)  # on the unpruned page here: a little more than in extract
     metadata.check_language(meta, tree.body.text(separator=" ", strip=True)[:5000] if tree.body else "")
     return {"seconds": time.perf_counter() - started}
 

@@ -28,7 +28,7 @@ from typing import Sequence
 
 from .article import Removal, line_key
 from .config import Rules, load_rules
-from .prefilter import may_match, needles
+from .prefilter import LowercaseRule, lowercase_rule
 
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 _ENDS_SENTENCE = re.compile(r"[.!?。！？:;\"'”’»)\]]$")
@@ -143,8 +143,7 @@ class _Pass:
     # passes --------------------------------------------------------------------------------
 
     def line_rules(self) -> None:
-        forms = [_lowercase_form(rule.pattern) for rule in self.rules.lines]
-        rules = [(rule, form, needles(form)) for rule, form in zip(self.rules.lines, forms)]
+        rules = [(rule, lowercase_rule(rule.pattern)) for rule in self.rules.lines]
         longest_title = 2 * max(map(len, self.titles), default=0)  # folding never halves a line
         for i, line in enumerate(self.lines):
             if len(line) <= longest_title and _is_title(_folded(line), self.titles):
@@ -154,7 +153,7 @@ class _Pass:
             elif len(line) <= MAX_RULE_LINE:
                 lowered = line.lower()
                 # The substring test first: most lines hold no needle of most rules.
-                rule = next((rule for rule, form, needed in rules if may_match(lowered, needed) and form.search(lowered)), None)
+                rule = next((rule for rule, fast in rules if fast.search(lowered)), None)
                 if rule:
                     self.remove(i, rule.reason, rule.id)
 
@@ -203,7 +202,7 @@ class _Pass:
         # From the last heading up, so that a heading left with nothing after it goes too.
         for i in reversed(self.kept()):
             line = self.lines[i].rstrip(" :»›>.…")
-            if len(line) > 60 or not any(p.match(line) for p in self.rules.stop_headings):
+            if len(line) > 60 or not _stop_heading_rule(self.rules.stop_headings).search(line.lower()):
                 continue
             kept = self.kept()
             before, after = kept[: kept.index(i)], kept[kept.index(i) + 1 :]
@@ -310,19 +309,23 @@ class _Pass:
 def _terms(line: str) -> dict[str, float]:
     """Content words cut to a crude stem (so 'minerals' meets 'mineral'), each weighted by rarity:
     how much a shared word says about a shared topic, 'said' little, 'tungsten' a lot."""
-    from wordfreq import get_frequency_dict  # here, not above: heavy, and a run's own process never cleans
-
-    # Looked up, not asked of wordfreq's zipf_frequency: its cache of every word it was asked grows
-    # with a long run's vocabulary. Our words are single tokens already, as wordfreq would cut them.
-    frequencies = get_frequency_dict("en", wordlist="small")
     terms: dict[str, float] = {}
     for word in _WORD.findall(line):
         word = word.casefold()
         if word not in _STOPWORDS:
-            frequency = frequencies.get(word)
-            zipf = math.log10(frequency) + 9 if frequency else 0.0
-            terms[word[:6]] = max(terms.get(word[:6], 0.0), 8.0 - zipf, 0.5)
+            terms[word[:6]] = max(terms.get(word[:6], 0.0), _rarity(word))
     return terms
+
+
+@lru_cache(maxsize=65536)  # bounded: a long run's vocabulary keeps growing
+def _rarity(word: str) -> float:
+    from wordfreq import get_frequency_dict  # here, not above: heavy, and a run's own process never cleans
+
+    # Looked up, not asked of wordfreq's zipf_frequency: its cache of every word it was asked grows
+    # with a long run's vocabulary. Our words are single tokens already, as wordfreq would cut them.
+    frequency = get_frequency_dict("en", wordlist="small").get(word)
+    zipf = math.log10(frequency) + 9 if frequency else 0.0
+    return max(8.0 - zipf, 0.5)
 
 
 def _relevance(terms: dict[str, float], vocab: Counter[str]) -> float:
@@ -378,13 +381,10 @@ def _is_title(folded_line: str, folded_titles: list[str]) -> bool:
 
 
 @lru_cache(maxsize=1024)
-def _lowercase_form(pattern: re.Pattern[str]) -> re.Pattern[str]:
-    """The same rule, case-sensitive, for lowercased lines: `re` runs it several times faster.
-
-    Rules are written in lowercase; one with a capital letter outside an escape keeps its flag."""
-    if re.search(r"(?<!\\)[A-Z]", pattern.pattern):
-        return pattern
-    return re.compile(pattern.pattern)
+@lru_cache(maxsize=64)
+def _stop_heading_rule(patterns: tuple[re.Pattern[str], ...]) -> LowercaseRule:
+    """The stop headings as one rule for lowercased lines: one match of a line, not one per heading."""
+    return lowercase_rule(re.compile("|".join(p.pattern for p in patterns) or r"(?!)", re.IGNORECASE))
 
 
 def _folded(line: str) -> str:

@@ -16,9 +16,13 @@ from .page import Response
 # Not fast: without the second opinion of readability and jusText, a quarter of trafilatura's time
 # is saved but a page whose footer trafilatura takes for the article falls to F1 0.52 (bench/quality.py).
 _TRAFILATURA_OPTIONS = dict(include_comments=False, include_tables=True, with_metadata=False)
-# Text shorter than this share of the page's paragraph text (before the DOM stage) may have lost
-# the article: only then is the page extracted a second time, unpruned, to compare.
-SUSPICIOUS_SHARE = 0.4  # bench/quality.py: 14% of pages are checked
+# Text shorter than this share of the page's paragraph text (before the DOM stage), and keeping
+# less than PARAGRAPHS_KEPT of its four-word runs, may have lost the article: only then is the page
+# extracted a second time, unpruned, to compare. A text that keeps a fifth of the page's paragraphs
+# is the article beside long comments, not a menu or a stub (bench/quality.py: 7% of pages are
+# checked; every page on which the check overrules the DOM stage keeps under a tenth).
+SUSPICIOUS_SHARE = 0.4
+PARAGRAPHS_KEPT = 0.2
 
 
 def extract(
@@ -38,11 +42,13 @@ def extract(
     cleaner = Cleaner(rules, repeated)
     tree = dom.parse(html)
     meta = metadata.read(tree, url)
-    paragraph_chars = sum(len(p.text(deep=True, separator=" ", strip=True)) for p in tree.css("p"))
+    paragraphs = " ".join(p.text(deep=True, separator=" ", strip=True) for p in tree.css("p"))
     dom.prune(tree, rules.dom, standfirst=meta.description)
+    metadata.date_from_text(meta, tree, url)
     extracted = _trafilatura_text(tree, url)
     result = safety.overrule_cleaner(extracted, cleaner.clean(extracted, title=meta.headlines))
-    if not result.text or len(result.text) < SUSPICIOUS_SHARE * paragraph_chars:
+    if not result.text or (len(result.text) < SUSPICIOUS_SHARE * len(paragraphs)
+                           and safety.kept_share(result.text, paragraphs) < PARAGRAPHS_KEPT):
         result = _overrule_dom_stage_if_it_lost_the_article(result, html, url, cleaner, meta.headlines)
     result = notarticle.judge(result, html, url)  # raises NotArticleError: a wall, a shell, no text
     metadata.check_language(meta, result.text)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import cached_property
 
 from .article import Removal
 from .clean import CleanResult
 from .dom import parse
 from .errors import NotArticleError
+from .prefilter import lowercase_rule
 
 LEAD_WORDS = 80  # prose words besides the notice that make a real, free lead
 NOTICE_LINE_WORDS = 60  # a notice is short; a longer line with the same words is prose about them
@@ -53,6 +55,7 @@ _NOTICES = {
         re.I,
     ),
 }
+_NOTICE_RULES = {kind: lowercase_rule(words) for kind, words in _NOTICES.items()}  # prefiltered: most lines hold none
 _RULE_KINDS = {"prompt.paywall": "paywall", "prompt.cookies": "consent"}  # the cleaner's rules for notices
 # Chinese and Japanese do not space their words: each of their characters counts as a word.
 _SENTENCE_END = re.compile(r"\w[.!?。！？]['\"”’»)]*(\s|$)")  # anywhere: a table row flattens sentences into one line
@@ -78,8 +81,8 @@ def judge(result: CleanResult, html: str, url: str | None = None) -> CleanResult
         raise _wall(notices.most_common(1)[0][0], where)
     if prose < SHORT_TEXT_WORDS:  # little or nothing found: the page itself may say why
         page = _Page(html)
-        if not prose and _dominated(page.notices, page.prose):
-            raise _wall(page.notices.most_common(1)[0][0], where)
+        if not prose and _dominated(*page.notices_and_prose):
+            raise _wall(page.notices_and_prose[0].most_common(1)[0][0], where)
         # Nearly no words outside links, and fewer than were found, and no sentence among them: what
         # was found is link text (an old blog may link most of its words, but it writes sentences).
         if page.words_outside_links < EMPTY_WORDS and (
@@ -120,24 +123,28 @@ def _without_notices_around(result: CleanResult, lines: list[str], kinds: list[s
 
 class _Page:
     """A page's own visible text, read again (only for pages where little or nothing was found):
-    its notice and prose words, and how many of its words are outside links."""
+    how many of its words are outside links, and (read only when asked) its notice and prose words."""
 
     def __init__(self, html: str):
+        self.html = html
         body = parse(html).body
-        self.notices: Counter[str] = Counter()
-        self.prose = self.words_outside_links = 0
+        self.words_outside_links = 0
+        if body is not None:
+            body.strip_tags(_INVISIBLE)
+            links = sum(_words(a.text(separator=" ")) for a in body.css("a"))
+            self.words_outside_links = _words(body.text(separator=" ")) - links
+
+    @cached_property
+    def notices_and_prose(self) -> tuple[Counter[str], int]:
+        body = parse(_INLINE.sub("", self.html)).body
         if body is None:
-            return
-        body.strip_tags(_INVISIBLE)
-        links = sum(_words(a.text(separator=" ")) for a in body.css("a"))
-        self.words_outside_links = _words(body.text(separator=" ")) - links
-        body = parse(_INLINE.sub("", html)).body
+            return Counter(), 0
         body.strip_tags(_INVISIBLE + _AROUND)
         lines = [line for line in body.text(separator="\n").splitlines() if line.strip()]
         kinds = [_notice_kind(line) for line in lines]
         # Labels, buttons and menu items are not prose: a wall's own buttons must not outweigh it.
-        self.notices, _ = _tally(lines, kinds)
-        self.prose = sum(_words(line) for line, kind in zip(lines, kinds) if kind is None and _words(line) >= PROSE_LINE_WORDS)
+        notices, _ = _tally(lines, kinds)
+        return notices, sum(_words(line) for line, kind in zip(lines, kinds) if kind is None and _words(line) >= PROSE_LINE_WORDS)
 
 
 def _wall(kind: str, where: str) -> NotArticleError:
@@ -147,9 +154,9 @@ def _wall(kind: str, where: str) -> NotArticleError:
 
 def _notice_kind(line: str) -> str | None:
     """The kind of notice a short line is written in, if any."""
-    if _words(line) > NOTICE_LINE_WORDS:
-        return None
-    return next((kind for kind, words in _NOTICES.items() if words.search(line)), None)
+    lowered = line.lower()
+    kind = next((kind for kind, rule in _NOTICE_RULES.items() if rule.search(lowered)), None)
+    return kind if kind and _words(line) <= NOTICE_LINE_WORDS else None
 
 
 def _is_sentence(line: str) -> bool:

@@ -7,8 +7,8 @@ import re
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from scraper.clean import _lowercase_form, default_rules
-from scraper.prefilter import may_match, needles
+from scraper.clean import default_rules
+from scraper.prefilter import lowercase_rule, may_match, needles
 
 
 @pytest.mark.parametrize(
@@ -41,6 +41,26 @@ _PIECES = ["sign", " up", "newsletter", "follow", " us on ", "whatsapp", "channe
 @given(st.lists(st.sampled_from(_PIECES), max_size=12).map("".join))
 def test_a_line_without_needles_never_matches(line):
     for rule in default_rules().lines:
-        pattern = _lowercase_form(rule.pattern)
+        pattern = re.compile(rule.pattern.pattern)  # case-sensitive: the rules and these lines are lowercase
         if pattern.search(line):
             assert may_match(line, needles(pattern)), (rule.id, line)
+        assert lowercase_rule(rule.pattern).search(line) == bool(rule.pattern.search(line)), (rule.id, line)
+
+
+@pytest.mark.parametrize(
+    "pattern, line, matches",
+    [
+        (r"^ad$|\bsponsored\b", "ad", True),
+        (r"^ad$|\bsponsored\b", "an ad", False),  # the anchored alternative only at the start
+        (r"^ad$|\bsponsored\b", "a sponsored post", True),
+        (r"(^a|b)c", "xbc", True),  # a | inside a group is no top-level alternative
+        (r"^[|]x|y", "|x", True),  # nor one inside a character class
+        (r"^[]|]x|zz", "]x", True),
+        (r"^[^]|]x|zz", "ax", True),
+        (r"^[^]|]x|zz", "|x", False),
+        ("(?x) ^a  # a | b\n | c", "xc", True),  # verbose: not split, searched as it is
+    ],
+)
+def test_a_rule_matches_as_its_pattern_does(pattern, line, matches):
+    assert lowercase_rule(re.compile(pattern)).search(line) is matches
+    assert bool(re.search(pattern, line)) is matches
