@@ -136,6 +136,18 @@ def test_htmldate_finds_a_date_written_only_in_the_text():
     assert found.sources["published"].startswith("htmldate")
 
 
+def test_the_search_of_the_text_for_a_date_does_not_read_reader_comments():
+    # The DOM stage drops the comments first: their times date the comments, not the article
+    # (and each one costs dateparser a try in every locale).
+    comments = "<div class='comments'>" + "".join(
+        f"<div class='comment-body'><p>Sam wrote on Tuesday 3 March 2015 at 1{n}:00: I agree.</p></div>" for n in range(5)
+    ) + "</div>"
+    url = "https://example.com/news/bridge"
+    assert extract(page().replace("</article>", "</article>" + comments), url).published is None
+    dated = extract(page(body="<p>Posted on Friday 12 June 2016 in Town news</p>").replace("</article>", "</article>" + comments), url)
+    assert (dated.published, dated.sources["published"]) == ("2016-06-12", "htmldate:text")
+
+
 # --- authors -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
