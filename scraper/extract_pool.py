@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 
@@ -77,7 +78,7 @@ class ExtractionPool:
         for the forkserver, which loads extraction first (about a second) — a second in which no
         request would leave. A run calls this as soon as it knows pages will come."""
         if self._started is None:
-            self._started = asyncio.ensure_future(asyncio.to_thread(self._pool.schedule, os.getpid))
+            self._started = asyncio.ensure_future(asyncio.to_thread(_first_task, self._pool))
         return self._started
 
     async def extract(self, response: Response, *, site: Site | None = None, repeated: frozenset[str] = frozenset()) -> Article:
@@ -92,6 +93,15 @@ class ExtractionPool:
             raise ExtractorFailed(f"extraction took longer than {self.timeout:g} s, cut off: {response.url}") from None
         except ProcessExpired as exc:  # the extractor died on this page (a crash in native code, out of memory)
             raise ExtractorFailed(f"extractor crashed ({exc}): {response.url}") from None
+
+
+def _first_task(pool: ProcessPool):
+    """Start the pool from a thread that blocks SIGINT: the threads and processes it starts inherit
+    that. Ctrl-C signals the run's whole process group, and a forkserver (or resource tracker)
+    whose interpreter is still starting would die of it with a "Fatal Python error" on the terminal,
+    before extract_worker can ignore the signal. The run's main thread still gets it."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    return pool.schedule(os.getpid)
 
 
 def _in_worker(extract_page: Callable[..., Article], response: Response, **options: object) -> Article:
