@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from html import unescape
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -506,7 +507,14 @@ def _parse_date(text: str) -> datetime | Any | None:
         pass
     from htmldate.extractors import try_date_expr  # day names and month names of many languages
 
-    day = try_date_expr(text, "%Y-%m-%d", False, OLDEST.replace(tzinfo=None), datetime.now() + CLOCK_SKEW)
+    # It hands "2012-10-29T14:00EDT" to dateutil, which warns on stderr of a zone name it cannot
+    # place (and says a later version will raise): the day is what we take from it either way.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            day = try_date_expr(text, "%Y-%m-%d", False, OLDEST.replace(tzinfo=None), datetime.now() + CLOCK_SKEW)
+        except Exception:  # a date we cannot read is no date, never a reason to lose the article
+            return None
     return datetime.fromisoformat(day).date() if day else None
 
 

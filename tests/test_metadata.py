@@ -136,6 +136,12 @@ def test_htmldate_finds_a_date_written_only_in_the_text():
     assert found.sources["published"].startswith("htmldate")
 
 
+def test_a_time_zone_name_nobody_can_place_gives_the_day_and_no_warning(recwarn):
+    # dateutil warns on stderr of "EDT" (and says a later version will raise)
+    assert metadata.iso_date("2012-10-29T14:00EDT") == "2012-10-29"
+    assert not recwarn.list
+
+
 def test_the_search_of_the_text_for_a_date_does_not_read_reader_comments():
     # The DOM stage drops the comments first: their times date the comments, not the article
     # (and each one costs dateparser a try in every locale).
