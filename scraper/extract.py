@@ -19,8 +19,8 @@ _TRAFILATURA_OPTIONS = dict(include_comments=False, include_tables=True, with_me
 # Elements that trafilatura deletes with their content before it extracts (from its MANUALLY_CLEANED),
 # deleted here by lexbor instead: lxml need not parse them, and trafilatura's fallback extractors,
 # which read the page from before its cleaning, cannot take a menu or a footer for the article
-# (bench/quality.py: 11% of trafilatura's time; 2 pages better, none worse). Not <aside>: where an
-# unclosed tag nests the article inside one, only those fallbacks find it.
+# (bench/quality.py: 11% of trafilatura's time; 2 pages better, none worse). Not <aside>: on two
+# bench pages only those fallbacks find the article while their asides are there.
 _TRAFILATURA_DROPS = ["nav", "footer", "menu", "video", "audio", "picture", "map", "area", "applet"]
 # Text shorter than this share of the page's paragraph text (before the DOM stage), and keeping
 # less than PARAGRAPHS_KEPT of its four-word runs, may have lost the article: only then is the page
