@@ -199,10 +199,11 @@ class _Pass:
             self.cut_after_stop_headings()
 
     def cut_after_stop_headings(self) -> None:
+        stop_heading = _stop_heading_rule(self.rules.stop_headings)
         # From the last heading up, so that a heading left with nothing after it goes too.
         for i in reversed(self.kept()):
             line = self.lines[i].rstrip(" :»›>.…")
-            if len(line) > 60 or not _stop_heading_rule(self.rules.stop_headings).search(line.lower()):
+            if len(line) > 60 or not stop_heading.search(line.lower()):
                 continue
             kept = self.kept()
             before, after = kept[: kept.index(i)], kept[kept.index(i) + 1 :]
@@ -380,7 +381,6 @@ def _is_title(folded_line: str, folded_titles: list[str]) -> bool:
     )
 
 
-@lru_cache(maxsize=1024)
 @lru_cache(maxsize=64)
 def _stop_heading_rule(patterns: tuple[re.Pattern[str], ...]) -> LowercaseRule:
     """The stop headings as one rule for lowercased lines: one match of a line, not one per heading."""

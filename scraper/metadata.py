@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
+from itertools import islice
 from typing import Any, Iterator
 from urllib.parse import urljoin, urlsplit
 
@@ -308,13 +309,18 @@ def _read_authors(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str],
         found.authors, found.sources["authors"] = names, "json-ld (a person named as the site)"
 
 
+def _ancestors(node) -> Iterator:
+    """`node`'s parent, its parent's parent and so on up to the root."""
+    while (node := node.parent) is not None:
+        yield node
+
+
 def _in_comments(node, levels: int = 12) -> bool:
     """Whether `node` is in the readers' comments, whose authors are not the article's."""
-    for _ in range(levels):
-        node = node.parent
-        if node is None or node.tag == "body":
+    for above in islice(_ancestors(node), levels):
+        if above.tag == "body":
             return False
-        if "comment" in f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}".lower():
+        if "comment" in f"{above.attributes.get('class') or ''} {above.attributes.get('id') or ''}".lower():
             return True
     return False
 
@@ -327,13 +333,7 @@ def _is_author_tag(key: str, meta: dict[str, str]) -> bool:
 def _inside(node, ancestor) -> bool:
     """Whether `node` is under `ancestor` (lexbor's css() on a node may also match beyond it).
     Nodes are told apart by `mem_id`: selectolax's `==` compares their serialized HTML."""
-    for _ in range(8):
-        node = node.parent
-        if node is None:
-            return False
-        if node.mem_id == ancestor.mem_id:
-            return True
-    return False
+    return any(above.mem_id == ancestor.mem_id for above in islice(_ancestors(node), 8))
 
 
 def person_names(raw: list[str], organisations: set[str] = frozenset(), *, lower_case: bool = False) -> list[str]:
@@ -379,8 +379,8 @@ def _read_dates(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str], l
     if found.published is None:
         found.published, source = _htmldate(tree, url, now, extensive=False)
     found.modified, modified_source = _first_date(modified, now, others)
-    if found.published and found.modified and _as_utc(found.modified) < _as_utc(found.published):
-        found.modified = None  # an update before the publication: one of the two is wrong, and published is the better read
+    if _updated_before_published(found):
+        found.modified = None  # one of the two is wrong, and published is the better read
     found.published, found.modified = (_in_local_time(v, others + zoned) for v in (found.published, found.modified))
     for name, where, value in (("published", source, found.published), ("modified", modified_source, found.modified)):
         if value:
@@ -412,8 +412,10 @@ def _times_by_headline(tree: LexborHTMLParser, levels: int = 4) -> list[str]:
 
 def _under(node, ancestor, tags: set[str]) -> bool:
     """Whether `node` sits in one of `tags` below `ancestor`."""
-    while (node := node.parent) is not None and node.mem_id != ancestor.mem_id:
-        if node.tag in tags:
+    for above in _ancestors(node):
+        if above.mem_id == ancestor.mem_id:
+            return False
+        if above.tag in tags:
             return True
     return False
 
@@ -534,9 +536,13 @@ def date_from_text(found: Metadata, tree: LexborHTMLParser, url: str | None = No
         found.published, source = _htmldate(tree, url, datetime.now(timezone.utc), extensive=True)
         if found.published:
             found.sources["published"] = source
-        if found.published and found.modified and _as_utc(found.modified) < _as_utc(found.published):
-            found.modified = None  # as in _read_dates: one of the two is wrong
+        if _updated_before_published(found):
+            found.modified = None  # as in _read_dates
             found.sources.pop("modified", None)
+
+
+def _updated_before_published(found: Metadata) -> bool:
+    return bool(found.published and found.modified and _as_utc(found.modified) < _as_utc(found.published))
 
 
 def _htmldate(tree: LexborHTMLParser, url: str | None, now: datetime, *, extensive: bool) -> tuple[str | None, str]:

@@ -81,8 +81,10 @@ def judge(result: CleanResult, html: str, url: str | None = None) -> CleanResult
         raise _wall(notices.most_common(1)[0][0], where)
     if prose < SHORT_TEXT_WORDS:  # little or nothing found: the page itself may say why
         page = _Page(html)
-        if not prose and _dominated(*page.notices_and_prose):
-            raise _wall(page.notices_and_prose[0].most_common(1)[0][0], where)
+        if not prose:
+            page_notices, page_prose = page.notices_and_prose
+            if _dominated(page_notices, page_prose):
+                raise _wall(page_notices.most_common(1)[0][0], where)
         # Nearly no words outside links, and fewer than were found, and no sentence among them: what
         # was found is link text (an old blog may link most of its words, but it writes sentences).
         if page.words_outside_links < EMPTY_WORDS and (

@@ -37,11 +37,6 @@ def needles(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
     return tuple(sorted(s for s in found if not any(t != s and t in s for t in found)))
 
 
-def may_match(line: str, needles: tuple[str, ...] | None) -> bool:
-    """False only when `line` lacks every needle, so that the pattern cannot match it."""
-    return needles is None or any(needle in line for needle in needles)
-
-
 class LowercaseRule:
     """A rule's regex for lowercased lines, in its fastest form:
     - case-sensitive: `re` runs it several times faster than with IGNORECASE (rules are written in

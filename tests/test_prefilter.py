@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from scraper.clean import default_rules
-from scraper.prefilter import lowercase_rule, may_match, needles
+from scraper.prefilter import lowercase_rule, needles
 
 
 @pytest.mark.parametrize(
@@ -42,8 +42,8 @@ _PIECES = ["sign", " up", "newsletter", "follow", " us on ", "whatsapp", "channe
 def test_a_line_without_needles_never_matches(line):
     for rule in default_rules().lines:
         pattern = re.compile(rule.pattern.pattern)  # case-sensitive: the rules and these lines are lowercase
-        if pattern.search(line):
-            assert may_match(line, needles(pattern)), (rule.id, line)
+        if pattern.search(line) and (found := needles(pattern)) is not None:
+            assert any(needle in line for needle in found), (rule.id, line)
         assert lowercase_rule(rule.pattern).search(line) == bool(rule.pattern.search(line)), (rule.id, line)
 
 
