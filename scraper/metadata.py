@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from contextvars import ContextVar
 from html import unescape
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -533,7 +534,7 @@ def date_from_text(found: Metadata, tree: LexborHTMLParser, url: str | None = No
     after the DOM stage: without its comments and link lists, whose every timestamp the search would
     try in each of dateparser's 200 locales (2 s on a page of 50 reader comments)."""
     if found.published is None:
-        found.published, source = _htmldate(tree, url, datetime.now(timezone.utc), extensive=True)
+        found.published, source = _htmldate(tree, url, datetime.now(timezone.utc), extensive=True, language=found.language)
         if found.published:
             found.sources["published"] = source
         if _updated_before_published(found):
@@ -545,15 +546,19 @@ def _updated_before_published(found: Metadata) -> bool:
     return bool(found.published and found.modified and _as_utc(found.modified) < _as_utc(found.published))
 
 
-def _htmldate(tree: LexborHTMLParser, url: str | None, now: datetime, *, extensive: bool) -> tuple[str | None, str]:
-    """htmldate's fast markup pass, or its search of the text, on `tree`."""
+def _htmldate(tree: LexborHTMLParser, url: str | None, now: datetime, *, extensive: bool,
+              language: str | None = None) -> tuple[str | None, str]:
+    """htmldate's fast markup pass, or its search of the text (dates in `language` or English), on `tree`."""
     import htmldate
+    import htmldate.extractors
     import lxml.html
 
     try:
         document = lxml.html.fromstring(tree.html or "<html></html>")
     except (ValueError, lxml.etree.ParserError):
         return None, ""
+    htmldate.extractors.get_external_parser = _page_date_parser
+    page_language = _PAGE_LANGUAGE.set(language)
     # Its text search for the *oldest* date reads every text node (70 ms a page against 10 for the
     # newest): where the markup has no date, the text's first one will do.
     try:
@@ -561,8 +566,37 @@ def _htmldate(tree: LexborHTMLParser, url: str | None, now: datetime, *, extensi
                                  min_date=OLDEST.replace(tzinfo=None), max_date=(now + CLOCK_SKEW).replace(tzinfo=None))
     except Exception:  # htmldate is no reason to lose the article
         day = None
+    finally:
+        _PAGE_LANGUAGE.reset(page_language)
     iso = iso_date(day, now) if day else None
     return (iso, "htmldate:text" if extensive else "htmldate") if iso else (None, "")
+
+
+# htmldate's search of the text hands what its own patterns cannot read to dateparser, which tries
+# each string in all of its 205 languages: 10 ms a string, and 2 s to load them all the first time
+# (bench/quality.py: 9% of our extraction time, for 3 dates in 28 strings). The page's declared
+# language and English read the same dates (bench/metadata.py: not one lost). htmldate asks
+# `get_external_parser` for its parser, which _htmldate points at this one; a context variable, as
+# extraction may run in threads.
+_PAGE_LANGUAGE: ContextVar[str | None] = ContextVar("page_language", default=None)
+# htmldate's own settings for dateparser.
+_DATEPARSER_SETTINGS = {"NORMALIZE": True, "PARSERS": ["custom-formats", "absolute-time"], "PREFER_DATES_FROM": "past",
+                        "PREFER_LOCALE_DATE_ORDER": True, "RETURN_AS_TIMEZONE_AWARE": False, "STRICT_PARSING": True}
+
+
+def _page_date_parser():
+    return _date_parser(_PAGE_LANGUAGE.get())
+
+
+@lru_cache(maxsize=None)
+def _date_parser(language: str | None):
+    """dateparser for `language` and English; for every language it knows when the page declares
+    none or one it does not know."""
+    from dateparser import DateDataParser
+    from dateparser.data.languages_info import language_order
+
+    languages = list(dict.fromkeys([language, "en"])) if language in language_order else None
+    return DateDataParser(languages=languages, settings=_DATEPARSER_SETTINGS)
 
 
 # --- language ------------------------------------------------------------------------------------

@@ -154,6 +154,23 @@ def test_the_search_of_the_text_for_a_date_does_not_read_reader_comments():
     assert (dated.published, dated.sources["published"]) == ("2016-06-12", "htmldate:text")
 
 
+@pytest.mark.parametrize("lang, date_line, languages", [
+    ("ja", "<div><span>2019年3月15日 09:43</span></div>", ["ja", "en"]),
+    ("", "<div class='date'>2/24/2016</div>", None),  # no language declared: every one
+])
+def test_dates_in_the_text_are_read_in_the_pages_language_and_english(monkeypatch, lang, date_line, languages):
+    # dateparser tries a string in each of its 205 languages unless told which: 10 ms a string.
+    import dateparser
+
+    asked = []
+    get_date_data = dateparser.DateDataParser.get_date_data
+    monkeypatch.setattr(dateparser.DateDataParser, "get_date_data",
+                        lambda self, text, *a, **k: asked.append(self.languages) or get_date_data(self, text, *a, **k))
+    article = extract(page(body=date_line, lang=lang), "https://example.com/news/bridge")
+    assert article.published == ("2019-03-15" if lang else "2016-02-24")
+    assert asked and all(used == languages for used in asked)
+
+
 # --- authors -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
