@@ -258,7 +258,11 @@ class _Pass:
         for n, i in enumerate(kept[:4]):
             if not _ELLIPSIS_END.search(self.lines[i]):
                 continue
-            teaser = kept[max(0, n - 1) : n + 1]
+            # A blog's own opening paragraph often trails off too ("So here we go..."): a teaser is a
+            # blurb under its own headline.
+            if n == 0 or not _is_list_line(self.lines[kept[n - 1]]):
+                return
+            teaser = kept[n - 1 : n + 1]
             rest = kept[n + 1 :]
             if len(rest) < 3:
                 return
