@@ -534,7 +534,8 @@ def date_from_text(found: Metadata, tree: LexborHTMLParser, url: str | None = No
     after the DOM stage: without its comments and link lists, whose every timestamp the search would
     try in each of dateparser's 200 locales (2 s on a page of 50 reader comments)."""
     if found.published is None:
-        found.published, source = _htmldate(tree, url, datetime.now(timezone.utc), extensive=True, language=found.language)
+        language = found.language or _detected_language(tree)
+        found.published, source = _htmldate(tree, url, datetime.now(timezone.utc), extensive=True, language=language)
         if found.published:
             found.sources["published"] = source
         if _updated_before_published(found):
@@ -574,8 +575,8 @@ def _htmldate(tree: LexborHTMLParser, url: str | None, now: datetime, *, extensi
 
 # htmldate's search of the text hands what its own patterns cannot read to dateparser, which tries
 # each string in all of its 205 languages: 10 ms a string, and 2 s to load them all the first time
-# (bench/quality.py: 9% of our extraction time, for 3 dates in 28 strings). The page's declared
-# language and English read the same dates (bench/metadata.py: not one lost). htmldate asks
+# (bench/quality.py: 9% of our extraction time, for 3 dates in 28 strings). The page's language
+# (declared, else detected) and English read the same dates (bench/metadata.py: not one lost). htmldate asks
 # `get_external_parser` for its parser, which _htmldate points at this one; a context variable, as
 # extraction may run in threads.
 _PAGE_LANGUAGE: ContextVar[str | None] = ContextVar("page_language", default=None)
@@ -590,13 +591,18 @@ def _page_date_parser():
 
 @lru_cache(maxsize=None)
 def _date_parser(language: str | None):
-    """dateparser for `language` and English; for every language it knows when the page declares
-    none or one it does not know."""
+    """dateparser for `language` (if it knows it) and English."""
     from dateparser import DateDataParser
     from dateparser.data.languages_info import language_order
 
-    languages = list(dict.fromkeys([language, "en"])) if language in language_order else None
+    languages = list(dict.fromkeys([language, "en"] if language in language_order else ["en"]))
     return DateDataParser(languages=languages, settings=_DATEPARSER_SETTINGS)
+
+
+def _detected_language(tree: LexborHTMLParser) -> str | None:
+    """The language of the page's text, for a page that declares none."""
+    sample = tree.body.text(separator=" ", strip=True)[:1000] if tree.body is not None else ""
+    return _identifier().classify(sample)[0] if len(sample) >= 20 else None
 
 
 # --- language ------------------------------------------------------------------------------------

@@ -154,11 +154,17 @@ def test_the_search_of_the_text_for_a_date_does_not_read_reader_comments():
     assert (dated.published, dated.sources["published"]) == ("2016-06-12", "htmldate:text")
 
 
-@pytest.mark.parametrize("lang, date_line, languages", [
-    ("ja", "<div><span>2019年3月15日 09:43</span></div>", ["ja", "en"]),
-    ("", "<div class='date'>2/24/2016</div>", None),  # no language declared: every one
+JAPANESE_STORY = ("市議会は火曜日、川に架かる古い橋を架け替えることを決めた。工事は春に始まり、二年かかる見込みだと市長は述べた。"
+                  "新しい橋は歩行者と自転車のための広い通路を備える。")
+
+
+@pytest.mark.parametrize("html, published, languages", [
+    (page(body="<div><span>2019年3月15日 09:43</span></div>", lang="ja"), "2019-03-15", ["ja", "en"]),
+    (page(body="<div class='date'>2/24/2016</div>", lang=""), "2016-02-24", ["en"]),  # none declared: detected
+    (f"<html><body><article><div><span>2019年3月15日 09:43</span></div><p>{JAPANESE_STORY}</p></article></body></html>",
+     "2019-03-15", ["ja", "en"]),
 ])
-def test_dates_in_the_text_are_read_in_the_pages_language_and_english(monkeypatch, lang, date_line, languages):
+def test_dates_in_the_text_are_read_in_the_pages_language_and_english(monkeypatch, html, published, languages):
     # dateparser tries a string in each of its 205 languages unless told which: 10 ms a string.
     import dateparser
 
@@ -166,8 +172,7 @@ def test_dates_in_the_text_are_read_in_the_pages_language_and_english(monkeypatc
     get_date_data = dateparser.DateDataParser.get_date_data
     monkeypatch.setattr(dateparser.DateDataParser, "get_date_data",
                         lambda self, text, *a, **k: asked.append(self.languages) or get_date_data(self, text, *a, **k))
-    article = extract(page(body=date_line, lang=lang), "https://example.com/news/bridge")
-    assert article.published == ("2019-03-15" if lang else "2016-02-24")
+    assert extract(html, "https://example.com/news/bridge").published == published
     assert asked and all(used == languages for used in asked)
 
 
