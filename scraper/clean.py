@@ -301,8 +301,11 @@ class _Pass:
             scores = [_relevance(t, vocab) - _novelty(line, names) for t, line in zip(tail, lines[start:])]
             if scores[0] > -NOVEL or max(scores) > 0 or sum(scores) / len(scores) > -NOVEL:
                 continue
+            # Other news is other stories: its paragraphs share little with each other too, where
+            # an article's drift (a second witness, a list of sources) sticks to its own topic.
             cohesion = _cohesion(body)
-            if cohesion >= MIN_COHESION and _mean_relevance(tail, vocab) < TAIL_RATIO * cohesion:
+            if (cohesion >= MIN_COHESION and _mean_relevance(tail, vocab) < TAIL_RATIO * cohesion
+                    and _cohesion(tail) < TAIL_RATIO * cohesion):
                 for i in kept[start:]:
                     self.remove(i, "unrelated paragraph after the article", "unrelated-tail")
                 return
