@@ -643,7 +643,9 @@ def _identifier():
 def check_language(found: Metadata, text: str) -> None:
     """Check the declared language against the article's text: detection decides when nothing is
     declared, or when it is sure and the declaration says otherwise (a template's lang="en")."""
-    sample = text[:1000]  # enough for a sure call; detection costs in proportion to its input
+    # Enough for a sure call: over the bench, 500 characters and 1,000 give the same language on all but
+    # 1 of 1,977 texts; detection costs in proportion to its input.
+    sample = text[:500]
     if len(sample.strip()) < 20:
         return
     detected, confidence = _identifier().classify(sample)
