@@ -99,9 +99,9 @@ def _overrule_dom_stage_if_it_lost_the_article(
     unpruned = _trafilatura_text(tree, url)
     share = safety.kept_share(result.text, unpruned)
     # Judged as the cleaner leaves it: what the cleaner cuts most of (a caption gallery) is no
-    # article we missed, and one shorter than our text is a scrap.
+    # article we missed, and one less than twice our text is ours with the junk the DOM stage removed.
     plain = cleaner.clean(unpruned, title=titles)
-    if not safety.is_article(plain.text) or share >= safety.DISAGREE or len(plain.text) <= len(result.text):
+    if not safety.is_article(plain.text) or share >= safety.DISAGREE or len(plain.text) < 2 * len(result.text):
         return result
     reference = safety.overrule_cleaner(unpruned, plain)
     reason = f"the DOM stage removed the article: the text kept {share:.0%} of what the unpruned page gives, which is used instead"
