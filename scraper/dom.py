@@ -181,8 +181,10 @@ def _is_junk(
 
 @lru_cache(maxsize=4096)
 def _has_junk_token(marks: str, junk_tokens: frozenset[str]) -> bool:
-    """Whether class, id or aria-label hold a junk token; cached, as a page repeats its class names."""
-    return not junk_tokens.isdisjoint(_TOKEN_SPLIT.split(marks.lower()))
+    """Whether class, id or aria-label hold a junk token, or two in a row that make one
+    ("author-bio" in "post-author-bio"); cached, as a page repeats its class names."""
+    tokens = _TOKEN_SPLIT.split(marks.lower())
+    return not junk_tokens.isdisjoint(tokens) or not junk_tokens.isdisjoint(map("-".join, zip(tokens, tokens[1:])))
 
 
 def _id_names_its_heading(node: LexborNode, attrs: dict[str, str | None], junk_tokens: frozenset[str]) -> bool:

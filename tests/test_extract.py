@@ -43,6 +43,13 @@ def test_dom_stage_drops_junk_blocks(junk):
     assert junk.split(">")[2][:20] not in article.text
 
 
+@pytest.mark.parametrize("marks", ["class='post-author-bio'", "id='block-most-popular'", "class='author_bio'"])
+def test_a_junk_token_of_two_words_is_found_inside_a_longer_name(marks):
+    bio = f"<div {marks}><p>Sam Doe writes about the harbour, the ferries and the sea for our paper.</p></div>"
+    tree = dom.prune(dom.parse(page(ARTICLE.replace("</article>", bio + "</article>"))), default_rules().dom)
+    assert "Paragraph 0" in tree.body.text() and "Sam Doe" not in tree.body.text()
+
+
 def test_link_only_paragraph_goes_but_a_cited_address_stays():
     other_story = "<p><strong><a href='/other'>MAYOR UNVEILS PLAN FOR NEW CITY TRAM LINE</a></strong></p>"
     source = "<p>Source: <a href='https://example.org/report.pdf'>https://example.org/report.pdf</a></p>"
