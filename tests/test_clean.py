@@ -323,3 +323,42 @@ def test_an_opening_that_trails_off_in_an_ellipsis_is_not_a_teaser():
         "We stayed until the sun went down, then drove home tired and happy with the empty basket.",
     ])
     assert clean(text).text == text
+
+
+def test_a_first_paragraph_that_trails_off_with_no_headline_above_is_the_posts_own():
+    # A teaser is a blurb under its own headline; a blog's opening line trails off by itself.
+    text = "\n".join([
+        "A couple of people on Facebook were asking about this and I figured it was easier to post it here. So here we go....",
+        "Mix two cups of flour with a spoon of baking powder, a pinch of salt and half a cup of sugar.",
+        "Rub in the cold butter until the mixture looks like breadcrumbs, then stir in the milk.",
+        "Roll the dough out, cut the scones and bake them for twelve minutes in a hot oven.",
+    ])
+    assert clean(text).text == text
+
+
+def test_a_closing_story_told_at_length_is_no_tail_of_other_news():
+    # Paragraphs after the article that name new people but keep to their own story (a second
+    # witness, a list of sources) are the article's; other news is a run of unrelated stories.
+    body = [
+        "The city council voted on Tuesday to build a new bridge over the harbour, ending two years of debate.",
+        "The bridge will carry two lanes of traffic, a tram line and a wide path for cyclists and walkers.",
+        "Councillors said the harbour bridge would cost 240 million euros, shared between the city and the region.",
+        "Work on the bridge is due to start next spring and should take three years, the council said.",
+        "Ferry operators warned that the harbour would be crowded with barges while the bridge was being built.",
+        "The council promised to keep the ferry timetable unchanged during the works on the harbour bridge.",
+        "Opponents of the bridge said the money would be better spent on the ferry service and on buses.",
+        "Traffic on the old harbour road has doubled in ten years, and the council says the bridge will ease it.",
+        "The regional government must still approve its share of the cost before the bridge contract is signed.",
+        "Three companies have bid to build the bridge, and the council will choose one of them in the autumn.",
+        "The tram line across the bridge will link the harbour district with the railway station.",
+        "Shops on the harbour road fear that the works will keep customers away for three years.",
+    ]
+    witness = [
+        "Elsewhere in the hall, Marta Kowalczyk and Tomasz Nowak waited for hours to speak about their bakery.",
+        "Kowalczyk said the bakery had served breakfast rolls to dock workers since her grandfather opened it in 1952.",
+        "Nowak, her husband, said the bakery would lose its morning customers while Quay Street was closed to cars.",
+        "The couple met at the bakery as teenagers, when Nowak delivered flour and Kowalczyk worked the early shift.",
+        "Kowalczyk and Nowak plan to keep the bakery open during the works, selling rolls from a cart on Quay Street.",
+    ]
+    text = "\n".join(body + witness)
+    assert clean(text).text == text
