@@ -69,6 +69,20 @@ def test_generic_junk_kinds(junk, rule):
     assert [r.rule for r in result.removed] == [rule]
 
 
+@pytest.mark.parametrize("line", [
+    "To publish an app you need a developer account for the App Store and a separate one for Google Play, and each "
+    "store reviews every update before it reaches users.",
+    "If you haven't tried the new maps yet, you can get the app today from your phone's store or watch the video.",
+    "I also identified 28 newsletters, a small subset of the newsletters I subscribe to, as the test set for the "
+    "classifier, and read every issue they sent over the following month to label it by hand, one topic at a time.",
+    "We invite you to try the beta, let us know what you think, and tell your friends about the new ferry timetable.",
+])
+def test_prose_that_names_what_prompts_name_is_kept(line):
+    # A prompt is a short line; a sentence in a paragraph may mention app stores, newsletters or feedback.
+    text = ARTICLE + "\n" + line
+    assert clean(text).text == text
+
+
 def test_stop_heading_cuts_unrelated_list_but_keeps_relevant_text():
     headlines = "\n".join([
         "Floods force thousands from homes in Kelantan",
