@@ -591,11 +591,12 @@ def _page_date_parser():
 
 @lru_cache(maxsize=None)
 def _date_parser(language: str | None):
-    """dateparser for `language` (if it knows it) and English."""
+    """dateparser for `language` and English; for all it knows when it does not know `language`
+    (Norwegian is "nb" there, not "no") or the text gave none."""
     from dateparser import DateDataParser
     from dateparser.data.languages_info import language_order
 
-    languages = list(dict.fromkeys([language, "en"] if language in language_order else ["en"]))
+    languages = list(dict.fromkeys([language, "en"])) if language in language_order else None
     return DateDataParser(languages=languages, settings=_DATEPARSER_SETTINGS)
 
 

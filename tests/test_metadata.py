@@ -161,6 +161,7 @@ JAPANESE_STORY = ("市議会は火曜日、川に架かる古い橋を架け替�
 @pytest.mark.parametrize("html, published, languages", [
     (page(body="<div><span>2019年3月15日 09:43</span></div>", lang="ja"), "2019-03-15", ["ja", "en"]),
     (page(body="<div class='date'>2/24/2016</div>", lang=""), "2016-02-24", ["en"]),  # none declared: detected
+    (page(body="<div><span>2019年3月15日 09:43</span></div>", lang="zz"), "2019-03-15", None),  # unknown to dateparser: all
     (f"<html><body><article><div><span>2019年3月15日 09:43</span></div><p>{JAPANESE_STORY}</p></article></body></html>",
      "2019-03-15", ["ja", "en"]),
 ])
