@@ -66,10 +66,7 @@ def ours(html: str, url: str | None) -> dict:
     try:
         article = extract(html, url)
     except NotArticleError:
-        tree = dom.parse(html)
-        meta = metadata.read(tree, url)
-        metadata.date_from_text(meta, tree, url)
-        metadata.check_language(meta, "")
+        meta = _metadata_pass(dom.parse(html), url, "")
         return {"published": meta.published, "modified": meta.modified, "title": meta.title, "authors": meta.authors, "language": meta.language}
     return {"published": article.published, "modified": article.modified, "title": article.title,
             "authors": article.authors, "language": article.language}
@@ -79,10 +76,17 @@ def ours_metadata_only(html: str, url: str | None) -> dict:
     """Only the metadata pass (the page parsed first, as extract does, and not timed with it)."""
     tree = dom.parse(html)
     started = time.perf_counter()
-    meta = metadata.read(tree, url)
-    metadata.date_from_text(meta, tree, url)  # on the unpruned page here: a little more than in extract
-    metadata.check_language(meta, tree.body.text(separator=" ", strip=True)[:5000] if tree.body else "")
+    _metadata_pass(tree, url, tree.body.text(separator=" ", strip=True)[:5000] if tree.body else "")
     return {"seconds": time.perf_counter() - started}
+
+
+def _metadata_pass(tree, url: str | None, text: str) -> metadata.Metadata:
+    """The metadata steps of `extract`, all on the unpruned page (its date search reads a little more
+    than in extract, which searches the pruned one); `text` is what the language is checked against."""
+    meta = metadata.read(tree, url)
+    metadata.date_from_text(meta, tree, url)
+    metadata.check_language(meta, text)
+    return meta
 
 
 def trafilatura_metadata(html: str, url: str | None) -> dict:

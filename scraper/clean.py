@@ -152,7 +152,6 @@ class _Pass:
                 self.remove(i, "line repeated across many articles of this site", "site-repeated")
             elif len(line) <= MAX_RULE_LINE:
                 lowered = line.lower()
-                # The substring test first: most lines hold no needle of most rules.
                 rule = next((rule for rule, fast in rules if fast.search(lowered)), None)
                 if rule:
                     self.remove(i, rule.reason, rule.id)
