@@ -284,6 +284,19 @@ def test_a_prefix_that_only_holds_the_site_name_stays():
     assert read(html).title == "Vimeo Best of the Year 2018: Winners"
 
 
+def test_the_headline_shown_wins_over_the_one_written_for_search_and_social_media():
+    seo = meta_tag("og:title", "Harbour bridge vote: 5 things to know")
+    assert read(page(seo, "<h1>Council backs the new harbour bridge after months of debate</h1>")).title == (
+        "Council backs the new harbour bridge after months of debate")
+    # a short h1 may be a section's label, not the headline: the tags' title is taken
+    assert read(page(seo, "<h1>Bridge plans explained</h1>")).title == "Harbour bridge vote: 5 things to know"
+
+
+def test_a_headline_keeps_the_spaces_between_its_words_in_markup():
+    assert read(page(body="<h1>Just-released <em>Minecraft</em> exploit makes it easy to crash servers</h1>")).title == (
+        "Just-released Minecraft exploit makes it easy to crash servers")
+
+
 def test_a_dash_inside_the_headline_stays():
     html = page(meta_tag("og:title", "Bridge vote - what it means for you"))
     assert read(html).title == "Bridge vote - what it means for you"
