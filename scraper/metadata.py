@@ -48,6 +48,7 @@ _AUTHOR_TAGS = ("author", "article:author", "og:article:author", "byl", "parsely
 _LANGUAGE_TAGS = ("content-language", "og:locale", "dc.language", "language", "inlanguage")
 _BYLINES = ('[itemprop="author"]', '[rel="author"]', '.byline', '[class*="byline"]', '[class*="Byline"]', '[class*="author-name"]',
             '[class*="authorname"]', '[class*="AuthorName"]', '.author', '[class*="author"]', '[id*="author"]', '[class*="writer"]')
+BYLINE_LEVELS = 3  # bylines of one story share an ancestor this near: co-authors' spans, a byline shown twice
 MAX_BYLINE_CHARS = 120  # an element holding more is a biography or a list of stories, not a byline
 
 # The web is younger than this: an earlier date is a placeholder (0001-01-01, the epoch) or an error.
@@ -296,18 +297,21 @@ def _read_authors(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str],
     for selector in _BYLINES:
         # a name in lower case ("doumae") is a user name where the markup says it is the author's
         lower_case = selector in ('[itemprop="author"]', '[rel="author"]')
-        texts = []
+        texts, first = [], None
         for node in tree.css(selector)[:4]:
             if node.tag in ("meta", "link", "body", "html", "article") or _in_comments(node):
                 continue
-            named = next((n for n in node.css('[itemprop="name"]') if _inside(n, node)), node)
-            text = (named.attributes.get("content") or named.attributes.get("value") or named.text(separator=" ", strip=True)
-                    or node.text(separator=" ", strip=True))
-            if len(text) <= MAX_BYLINE_CHARS and not person_names([text], organisations, lower_case=lower_case):
-                # "Written by A B in Linux on 1 June 2019": the sentence is no name, its links of full names are
-                text = ", ".join(t for link in node.css("a") if _inside(link, node) and len((t := " ".join(link.text().split())).split()) >= 2)
+            text = _byline_text(node, organisations, lower_case)
+            if len(text) > MAX_BYLINE_CHARS or not person_names([text], organisations, lower_case=lower_case):
+                continue
+            # A byline with no ancestor near the first one's is a teaser's, for another story.
+            near = {above.mem_id for above in islice(_ancestors(node), BYLINE_LEVELS)}
+            if first is None:
+                first = near
+            elif first.isdisjoint(near):
+                continue
             texts.append(text)
-        sources.append((f"byline:{selector}", [t for t in texts if len(t) <= MAX_BYLINE_CHARS], lower_case))
+        sources.append((f"byline:{selector}", texts, lower_case))
     for source, raw, lower_case in sources:
         if names := person_names(raw, organisations, lower_case=lower_case):
             found.authors, found.sources["authors"] = names, source
@@ -315,6 +319,20 @@ def _read_authors(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str],
     # Nobody else named: a Person the site is named after is its author (a personal site, "Russell Miller")
     if names := person_names(ld_names, organisations - declared_people, lower_case=True):
         found.authors, found.sources["authors"] = names, "json-ld (a person named as the site)"
+
+
+def _byline_text(node, organisations: set[str], lower_case: bool) -> str:
+    """The names a byline element shows: its itemprop="name", else its text, else (for "Written by A B
+    in Linux on 1 June 2019", a sentence that is no name) its links of full names."""
+    named = next((n for n in node.css('[itemprop="name"]') if _inside(n, node)), node)
+    text = (named.attributes.get("content") or named.attributes.get("value") or named.text(separator=" ", strip=True)
+            or node.text(separator=" ", strip=True))
+    words = text.split()
+    if len(words) >= 2 and words[: len(words) // 2] * 2 == words:  # the name shown twice, for small and large screens
+        return " ".join(words[: len(words) // 2])
+    if len(text) <= MAX_BYLINE_CHARS and not person_names([text], organisations, lower_case=lower_case):
+        return ", ".join(t for link in node.css("a") if _inside(link, node) and len((t := " ".join(link.text().split())).split()) >= 2)
+    return text
 
 
 def _ancestors(node) -> Iterator:

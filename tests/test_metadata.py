@@ -239,6 +239,22 @@ def test_a_person_the_site_is_named_after_is_the_author_when_nobody_else_is_name
     assert read(page(head, body="<p class='byline'>By Tracy Parker</p>")).authors == ["Tracy Parker"]
 
 
+def test_the_bylines_of_teasers_for_other_stories_are_not_the_articles():
+    teasers = "".join(
+        f"<section><div><div><h3>Story {n}</h3><span class='author-name'><a href='/a/{n}'>{name}</a></span></div></div></section>"
+        for n, name in enumerate(["Laura Lionti", "Beatrice Barazzetti"]))
+    byline = "<div class='meta'><span class='author-name'><a href='/a/fm'>Fabio Marcomin</a></span></div>"
+    assert read(page(body=byline + teasers)).authors == ["Fabio Marcomin"]
+    co_authors = "<div class='meta'><span class='author-name'>Ann Poe</span> and <span class='author-name'>Bob Roe</span></div>"
+    assert read(page(body=co_authors)).authors == ["Ann Poe", "Bob Roe"]
+
+
+def test_a_byline_shown_twice_for_small_and_large_screens_names_one_author():
+    body = ("<div class='author'><a class='sm-hidden' href='/author/cs'>Chris Stokel-Walker</a>"
+            "<a class='sm-block' href='/author/cs'>Chris Stokel-Walker</a></div>")
+    assert read(page(body=body)).authors == ["Chris Stokel-Walker"]
+
+
 def test_the_authors_of_readers_comments_are_not_the_articles():
     body = "<div class='comments'><ol><li><span class='comment-author'>Florence says</span></li></ol></div>"
     assert read(page(body=body)).authors == []
