@@ -135,13 +135,17 @@ def _meta_tags(tree: LexborHTMLParser) -> dict[str, str]:
     return found
 
 
+# A script's text wrapped for XHTML parsers (`<![CDATA[ ... ]]>`, or as `//` comments) is still its JSON.
+_CDATA = re.compile(r"^\s*(?://\s*)?<!\[CDATA\[|(?://\s*)?\]\]>\s*$")
+
+
 def _json_ld(tree: LexborHTMLParser) -> tuple[dict[str, Any], dict[str, dict]]:
     """The first article-like JSON-LD object (or an empty dict), and every object by its @id."""
     article: dict[str, Any] = {}
     by_id: dict[str, dict] = {}
     for node in tree.css('script[type="application/ld+json"]'):
         try:
-            data = json.loads(node.text() or "", strict=False)
+            data = json.loads(_CDATA.sub("", node.text() or ""), strict=False)
         except (ValueError, RecursionError):
             continue
         for item in _ld_items(data):

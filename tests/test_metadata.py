@@ -86,6 +86,15 @@ def test_json_ld_beats_meta_tags_and_the_original_date_is_published():
     assert found.sources["published"] == "json-ld"
 
 
+@pytest.mark.parametrize("wrap", ["<![CDATA[{}]]>", "//<![CDATA[\n{}\n//]]>"])
+def test_json_ld_wrapped_for_xhtml_parsers_is_read(wrap):
+    script = ld(datePublished="2015-10-15T02:19:15Z", author={"@type": "Person", "name": "John Welch"})
+    json_text = script.removeprefix("<script type='application/ld+json'>").removesuffix("</script>")
+    found = read(page(f"<script type='application/ld+json'>{wrap.format(json_text)}</script>"
+                      + meta_tag("article:published_time", "2015-12-11T14:28:34Z")))
+    assert (found.published, found.authors) == ("2015-10-15T02:19:15+00:00", ["John Welch"])
+
+
 def test_a_modified_date_before_the_published_one_is_dropped():
     found = read(page(ld(datePublished="2020-05-02T08:00:00+00:00", dateModified="2020-01-01T08:00:00+00:00")))
     assert found.published == "2020-05-02T08:00:00+00:00" and found.modified is None
