@@ -210,6 +210,7 @@ def _read_site(found: Metadata, meta: dict[str, str], ld: dict[str, Any]) -> Non
             found.sources[name] = source
 
 
+_TITLE_TAGS = ("dc.title", "dcterms.title", "dc:title", "dcterm:title", "parsely-title", "sailthru.title")
 HEADLINE_WORDS = 6  # an h1 this long is a headline; a shorter one may be a section's label
 
 
@@ -229,7 +230,8 @@ def _read_title(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str], l
     tagged = set(_WORD.findall(f"{meta.get('og:title', '')} {title or ''}".casefold()))
     headline = shown if shown and (len(shown.split()) >= HEADLINE_WORDS or set(_WORD.findall(shown.casefold())) <= tagged) else None
     candidates = [("h1", headline), ("json-ld:headline", ld.get("headline")), ("meta:og:title", meta.get("og:title")),
-                  ("meta:twitter:title", meta.get("twitter:title")), ("h1", shown), ("title", title)]
+                  ("meta:twitter:title", meta.get("twitter:title")),
+                  *((f"meta:{key}", meta.get(key)) for key in _TITLE_TAGS), ("h1", shown), ("title", title)]
     # unescape: a tag's content escaped twice shows "&#8216;" and "&amp;" to the reader
     candidates = [(source, " ".join(unescape(value).split())) for source, value in candidates if _first(value)]
     found.headlines = list(dict.fromkeys(value for _, value in candidates))
@@ -241,6 +243,8 @@ def _read_title(found: Metadata, tree: LexborHTMLParser, meta: dict[str, str], l
         if title := strip_site_name(value, sites):
             found.title, found.sources["title"] = title, source
             return
+    if h1:  # nothing else names the page: its one h1, short as it is
+        found.title, found.sources["title"] = h1, "h1"
 
 
 def _site_parts(title: str, headlines: list[str]) -> list[str]:

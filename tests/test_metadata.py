@@ -322,6 +322,13 @@ def test_a_headline_keeps_the_spaces_between_its_words_in_markup():
         "Just-released Minecraft exploit makes it easy to crash servers")
 
 
+def test_dublin_core_and_parsely_titles_are_read_and_a_short_h1_is_the_last_resort():
+    bare = "<html><head>{}</head><body><h1>Test document</h1><p>" + STORY + "</p></body></html>"
+    assert read(bare.format("<meta name='DC.Title' content='remoteStorage'>")).title == "remoteStorage"
+    assert read(bare.format("<meta name='parsely-title' content='Some Other Title'>")).title == "Some Other Title"
+    assert read(bare.format("")).title == "Test document"
+
+
 def test_a_dash_inside_the_headline_stays():
     html = page(meta_tag("og:title", "Bridge vote - what it means for you"))
     assert read(html).title == "Bridge vote - what it means for you"
