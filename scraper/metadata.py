@@ -339,8 +339,25 @@ def _byline_text(node, organisations: set[str], lower_case: bool) -> str:
     if len(words) >= 2 and words[: len(words) // 2] * 2 == words:  # the name shown twice, for small and large screens
         return " ".join(words[: len(words) // 2])
     if len(text) <= MAX_BYLINE_CHARS and not person_names([text], organisations, lower_case=lower_case):
+        # "Andrew Gerrand<br>4 August 2010": the name is a line of its own
+        named_lines = [line for line in _lines(node) if person_names([line], organisations, lower_case=lower_case)]
+        if named_lines:
+            return ", ".join(named_lines)
         return ", ".join(t for link in node.css("a") if _inside(link, node) and len((t := " ".join(link.text().split())).split()) >= 2)
     return text
+
+
+def _lines(node) -> list[str]:
+    """The text of `node`'s children, cut into lines where it has a <br>."""
+    lines, line = [], []
+    for child in node.iter(include_text=True):
+        if child.tag == "br":
+            lines.append(" ".join(line))
+            line = []
+        else:
+            line.append(child.text(separator=" ", strip=True))
+    lines.append(" ".join(line))
+    return [text for text in (" ".join(line.split()) for line in lines) if text]
 
 
 def _ancestors(node) -> Iterator:

@@ -284,6 +284,10 @@ def test_a_byline_sentence_gives_the_names_of_its_links():
     assert read(page(body=body)).authors == ["Michael Larabel"]
 
 
+def test_a_byline_with_the_date_on_a_line_of_its_own_gives_the_name():
+    assert read(page(body="<p class='author'>Andrew Gerrand<br>4 August 2010</p>")).authors == ["Andrew Gerrand"]
+
+
 def test_a_user_name_in_lower_case_is_an_author_where_the_markup_says_so():
     assert read(page(body="<span class='entry-author'><a rel='author' href='/u/doumae'>doumae</a></span>")).authors == ["doumae"]
     assert read(page(body="<span class='byline'>posted in news</span>")).authors == []
