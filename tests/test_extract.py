@@ -50,6 +50,15 @@ def test_a_junk_token_of_two_words_is_found_inside_a_longer_name(marks):
     assert "Paragraph 0" in tree.body.text() and "Sam Doe" not in tree.body.text()
 
 
+def test_a_short_post_in_a_widget_outweighed_by_its_sidebar_stays():
+    # Blogger: the post is a "widget Blog"; a long "about me" beside it holds the most prose
+    post = ("<div class='widget Blog' id='Blog1'><div class='post hentry'><h3 class='post-title'>Teach this</h3>"
+            "<div class='post-body'><p>A fantastic example of how a teacher takes students through making a video.</p></div></div></div>")
+    about = f"<div class='sidebar-right'><div class='about'><p>{STORY}</p><p>{STORY}</p></div></div>"
+    tree = dom.prune(dom.parse(page(post + about)), default_rules().dom)
+    assert "A fantastic example" in tree.body.text()
+
+
 def test_link_only_paragraph_goes_but_a_cited_address_stays():
     other_story = "<p><strong><a href='/other'>MAYOR UNVEILS PLAN FOR NEW CITY TRAM LINE</a></strong></p>"
     source = "<p>Source: <a href='https://example.org/report.pdf'>https://example.org/report.pdf</a></p>"
