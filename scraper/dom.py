@@ -25,7 +25,8 @@ _ADDRESS = re.compile(r"(https?://|www\.)", re.I)
 _CODE = frozenset({"pre", "code"})
 _SUBHEADINGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
 _BLOCKS = "p, div, h1, h2, h3, h4, h5, h6"  # what a table of data seldom holds in its cells, unless it has headers
-_ARTICLE_MARKERS = 'article, main, h1, [itemprop="articleBody"], .hentry'  # a block holding these is the article's (.hentry: hAtom's post)
+# A block holding these is the article's (.hentry: a post marked up in hAtom, as Blogger and WordPress do).
+_ARTICLE_MARKERS = 'article, main, h1, [itemprop="articleBody"], .hentry'
 # Text inside these belongs to the block around them: the block with the most of it holds the
 # page's main text (Readability's idea), whatever its class says.
 _TEXT_LEVEL = frozenset({

@@ -357,7 +357,7 @@ def _lines(node) -> list[str]:
         else:
             line.append(child.text(separator=" ", strip=True))
     lines.append(" ".join(line))
-    return [text for text in (" ".join(line.split()) for line in lines) if text]
+    return [" ".join(text.split()) for text in lines if text.strip()]
 
 
 def _ancestors(node) -> Iterator:
